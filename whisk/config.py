@@ -1,0 +1,76 @@
+"""Settings of each process: typed, read from `PYWHISK_*` environment variables, failing loudly on bad values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "PYWHISK_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable and the value."""
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Self:
+        """Fields from `PYWHISK_<FIELD>` variables, then `overrides` (flags) on top."""
+        values: dict[str, Any] = {}
+        for field in cls.model_fields:
+            variable = ENV_PREFIX + field.upper()
+            if variable in environ:
+                values[field] = environ[variable]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "?"
+                problems.append(f"{ENV_PREFIX}{field.upper()}={values.get(field)!r}: {error['msg']}")
+            raise SettingsError("; ".join(problems)) from None
+
+
+class InvokerSettings(_Settings):
+    invoker_id: int = Field(default=0, ge=0)
+    #: memory for action containers, in MB; prewarmed containers are not counted (as OpenWhisk)
+    user_memory_mb: int = Field(default=2048, ge=128)
+    #: how long an idle warm container stays before it is removed, in seconds
+    idle_timeout_s: float = Field(default=600.0, gt=0)
+    #: how long an idle warm container stays unpaused, in seconds (containers that can pause)
+    pause_grace_s: float = Field(default=10.0, ge=0)
+    #: start prewarmed containers per the runtime manifest
+    prewarm: bool = True
+    #: which container factory runs actions
+    containers: Literal["process", "docker"] = "process"
+    #: where the runtime proxies live (default: the repository's runtime-images/)
+    runtimes_dir: Path | None = None
+    #: the URL actions use to reach the platform (`__OW_API_HOST`)
+    api_host: str = "http://127.0.0.1:3233"
+
+
+class ControllerSettings(_Settings):
+    controller_id: str = "0"
+    #: longest a blocking invoke waits, in milliseconds (OpenWhisk: 60 s)
+    max_blocking_wait_ms: int = Field(default=60_000, ge=1)
+    #: extra time after an action's time limit before the controller gives up on an invoker, in seconds
+    completion_grace_s: float = Field(default=60.0, gt=0)
+    #: how long an authenticated identity stays cached, in seconds
+    identity_cache_s: float = Field(default=60.0, ge=0)
+    #: largest request body, in bytes
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+
+
+class StandaloneSettings(_Settings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=3233, ge=0, le=65535)
+    data_dir: Path = Path.home() / ".pywhisk"
+    containers: Literal["auto", "process", "docker"] = "auto"
+    #: write APIHOST and AUTH to this file (default: $WSK_CONFIG_FILE or ~/.wskprops)
+    wskprops: Path | None = None

@@ -1,0 +1,1 @@
+"""Entities with OpenWhisk's JSON shapes: one family per module."""
