@@ -1,0 +1,1 @@
+"""One module per REST collection, as OpenWhisk's controller has one per collection."""

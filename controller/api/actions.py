@@ -1,0 +1,234 @@
+"""Actions: list, get, create/update, delete, and invoke."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from controller import messages
+from controller.api.common import entity_name
+from controller.auth import parse_basic
+from controller.context import Controller, controller_of
+from controller.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
+from controller.requests import bool_param, int_param, list_window, read_json_object
+from whisk import logs
+from whisk.entities import limits, params
+from whisk.entities.action import ActionPut, Exec, WhiskAction
+from whisk.entities.activation import SUCCESS, WHISK_ERROR, WhiskActivation
+from whisk.entities.limits import ActionLimits, ActionLimitsPut
+from whisk.entities.names import FullyQualifiedName
+from whisk.entities.params import KeyValue, KeyValues
+from whisk.entities.semver import DEFAULT_VERSION, bump
+from whisk.ids import new_activation_id
+from whisk.messages import ActionRef, ActivationMessage, ControllerRef
+from whisk.runtimes import BLACKBOX, SEQUENCE, manifest
+from whisk.store import Conflict as StoreConflict
+from whisk.store import Document
+from whisk.store import NotFound as StoreNotFound
+
+ACTIONS = "actions"
+ACTIVATION_ID_HEADER = "x-openwhisk-activation-id"
+#: largest action create/update body, in bytes: the code limit plus base64 and JSON overhead
+MAX_ACTION_BODY_BYTES = 50 * 1024 * 1024
+PROVIDE_API_KEY = "provide-api-key"
+
+
+async def list_actions(request: web.Request) -> web.Response:
+    ctl = controller_of(request)
+    _, namespace = await ctl.caller_in(request)
+    if request.match_info.get("package"):
+        raise NotFound(messages.NOT_FOUND)
+    limit, skip = list_window(request, ACTIONS)
+    if bool_param(request, "count"):
+        return web.json_response({ACTIONS: await ctl.store.count_entities(namespace, ACTIONS)})
+    docs = await ctl.store.list_entities(namespace, ACTIONS, limit, skip)
+    return web.json_response([WhiskAction.model_validate(doc.body).summary() for doc in docs])
+
+
+async def get_action(request: web.Request) -> web.Response:
+    ctl = controller_of(request)
+    _, namespace = await ctl.caller_in(request)
+    fqn = entity_name(request, namespace)
+    action = _as_action(await ctl.store.get_entity(fqn.doc_id()))
+    return web.json_response(action.api(with_code=bool_param(request, "code", default=True)))
+
+
+async def delete_action(request: web.Request) -> web.Response:
+    ctl = controller_of(request)
+    _, namespace = await ctl.caller_in(request)
+    fqn = entity_name(request, namespace)
+    doc = await ctl.store.get_entity(fqn.doc_id())
+    action = _as_action(doc)
+    await ctl.store.delete_entity(doc.doc_id, doc.rev)
+    ctl.entities.invalidate(doc.doc_id)
+    return web.json_response(action.api())
+
+
+async def put_action(request: web.Request) -> web.Response:
+    ctl = controller_of(request)
+    _, namespace = await ctl.caller_in(request)
+    fqn = entity_name(request, namespace)
+    overwrite = bool_param(request, "overwrite")
+    content = ActionPut.model_validate(await read_json_object(request, MAX_ACTION_BODY_BYTES))
+    doc_id = fqn.doc_id()
+    try:
+        existing: Document | None = await ctl.store.get_entity(doc_id)
+    except StoreNotFound:
+        existing = None
+    if existing is not None and existing.entity_type != ACTIONS:
+        raise Conflict(messages.WRONG_COLLECTION)
+    if existing is not None and not overwrite:
+        raise Conflict(messages.ALREADY_EXISTS)
+    current = WhiskAction.model_validate(existing.body) if existing else None
+    action = _merge(fqn, content, current)
+    try:
+        await ctl.store.put_entity(doc_id, ACTIONS, action.model_dump(mode="json"), existing.rev if existing else None)
+    except StoreConflict:
+        raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
+    finally:
+        ctl.entities.invalidate(doc_id)
+    return web.json_response(action.api())
+
+
+def _as_action(doc: Document) -> WhiskAction:
+    if doc.entity_type != ACTIONS:
+        raise Conflict(messages.WRONG_COLLECTION)
+    return WhiskAction.model_validate(doc.body)
+
+
+def _merge(fqn: FullyQualifiedName, content: ActionPut, current: WhiskAction | None) -> WhiskAction:
+    """The action after applying a create (`current` None) or update request, validated."""
+    if content.exec is None and current is None:
+        raise BadRequest(messages.MALFORMED.format(detail=messages.EXEC_MISSING))
+    exec_ = _checked_exec(content.exec) if content.exec is not None else current.exec  # type: ignore[union-attr]
+    parameters = content.parameters if content.parameters is not None else (current.parameters if current else [])
+    _check_parameters_size(parameters)
+    annotations = content.annotations if content.annotations is not None else (
+        current.annotations if current else [])
+    annotations = params.without(annotations, content.delAnnotations or [])
+    if params.get(annotations, PROVIDE_API_KEY) is None:
+        inherited = current.annotation(PROVIDE_API_KEY) if current else None
+        annotations = [*annotations, KeyValue(key=PROVIDE_API_KEY, value=inherited if inherited is not None else False)]
+    annotations = params.merge(annotations, [KeyValue(key="exec", value=exec_.kind)])
+    base_limits = current.limits if current else ActionLimits()
+    action_limits = (content.limits or ActionLimitsPut()).apply_to(base_limits)
+    if content.version is not None:
+        version = content.version
+    else:
+        version = bump(current.version) if current else DEFAULT_VERSION
+    return WhiskAction(
+        namespace=str(fqn.path),
+        name=fqn.name,
+        version=version,
+        publish=content.publish if content.publish is not None else (current.publish if current else False),
+        exec=exec_,
+        parameters=parameters,
+        annotations=annotations,
+        limits=action_limits,
+        updated=int(time.time() * 1000),
+    )
+
+
+def _checked_exec(exec_: Exec) -> Exec:
+    runtimes = manifest()
+    kind = runtimes.resolve(exec_.kind)
+    if kind is None:
+        known = ", ".join(runtimes.known_kinds())
+        raise BadRequest(messages.MALFORMED.format(detail=messages.KIND_UNKNOWN.format(kind=exec_.kind, kinds=known)))
+    if kind == SEQUENCE:
+        raise BadRequest(messages.MALFORMED.format(detail=messages.KIND_NOT_SUPPORTED.format(kind=kind)))
+    if kind == BLACKBOX:
+        if not exec_.image:
+            raise BadRequest(messages.MALFORMED.format(detail=messages.IMAGE_MISSING))
+    elif not exec_.code:
+        raise BadRequest(messages.MALFORMED.format(detail=messages.CODE_MISSING.format(kind=kind)))
+    if exec_.code is not None and len(exec_.code) > limits.MAX_CODE_BYTES:
+        raise PayloadTooLarge(messages.CODE_TOO_LARGE.format(size=len(exec_.code), allowed=limits.MAX_CODE_BYTES))
+    return exec_.model_copy(update={"kind": kind, "binary": exec_.is_binary(), "components": None})
+
+
+def _check_parameters_size(parameters: KeyValues) -> None:
+    size = len(json.dumps([p.model_dump() for p in parameters]))
+    if size > limits.MAX_PARAMETERS_BYTES:
+        raise PayloadTooLarge(messages.PARAMETERS_TOO_LARGE.format(size=size, allowed=limits.MAX_PARAMETERS_BYTES))
+
+
+# --- invoke -----------------------------------------------------------------------------------------------------
+
+
+async def invoke_action(request: web.Request) -> web.Response:
+    ctl = controller_of(request)
+    identity, namespace = await ctl.caller_in(request)
+    fqn = entity_name(request, namespace)
+    blocking = bool_param(request, "blocking")
+    result_only = bool_param(request, "result")
+    wait_ms = _blocking_wait_ms(request, ctl.settings.max_blocking_wait_ms)
+    payload = await read_json_object(request, ctl.settings.max_body_bytes)
+    action = _as_action(doc := await ctl.entities.get(fqn.doc_id()))
+    if action.annotation("final") is True and set(payload) & {p.key for p in action.parameters}:
+        raise BadRequest(messages.RESERVED_PARAMETERS)
+
+    activation_id = new_activation_id()
+    api_key = None
+    if action.annotation(PROVIDE_API_KEY) is True:
+        credentials = parse_basic(request.headers.get("Authorization"))
+        api_key = ":".join(credentials) if credentials else None
+    message = ActivationMessage(
+        transid=(logs.transaction_id.get(), int(time.time() * 1000)),
+        action=ActionRef(path=action.namespace, name=action.name, version=action.version, revision=doc.rev),
+        user=identity,
+        activationId=activation_id,
+        rootControllerIndex=ControllerRef(asString=ctl.settings.controller_id),
+        blocking=blocking,
+        content=payload,
+        apiKey=api_key,
+    )
+    completion = await ctl.balancer.publish(message, f"{action.namespace}/{action.name}", action.limits.timeout)
+    headers = {ACTIVATION_ID_HEADER: activation_id}
+    if not blocking:
+        return web.json_response({"activationId": activation_id}, status=202, headers=headers)
+    record = await _wait_for_record(ctl, completion, namespace, activation_id, wait_ms)
+    if record is None:
+        return web.json_response({"activationId": activation_id}, status=202, headers=headers)
+    body: Any = record.response.result if result_only else record.api()
+    return web.json_response(body, status=_invoke_status(record.response.statusCode), headers=headers)
+
+
+def _blocking_wait_ms(request: web.Request, max_ms: int) -> int:
+    timeout = int_param(request, "timeout")
+    if timeout is None:
+        return max_ms
+    if timeout <= 0 or timeout > max_ms:
+        raise BadRequest(messages.BLOCKING_TIMEOUT.format(max_ms=max_ms))
+    return timeout
+
+
+async def _wait_for_record(
+    ctl: Controller, completion: asyncio.Future[Any], namespace: str, activation_id: str, wait_ms: int
+) -> WhiskActivation | None:
+    """The finished record if it arrives within `wait_ms`, else None (the action goes on)."""
+    try:
+        done = await asyncio.wait_for(asyncio.shield(completion), wait_ms / 1000)
+    except TimeoutError:
+        return None
+    if done is None:
+        raise ServiceUnavailable(messages.SERVICE_UNAVAILABLE)
+    if done.response is not None:
+        return WhiskActivation.model_validate(done.response)
+    try:
+        return await ctl.store.get_activation(namespace, activation_id)
+    except StoreNotFound:
+        return None
+
+
+def _invoke_status(status_code: int) -> int:
+    """OpenWhisk's mapping: success 200; application and developer errors 502; whisk errors 500."""
+    if status_code == SUCCESS:
+        return 200
+    if status_code == WHISK_ERROR:
+        return 500
+    return 502

@@ -1,0 +1,55 @@
+"""The controller's aiohttp application: middlewares, routes, and the lifecycle of its collaborators."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from controller.api.actions import MAX_ACTION_BODY_BYTES
+from controller.auth import Authenticator
+from controller.balancer import LoadBalancer
+from controller.context import CONTROLLER, Controller
+from controller.errors import error_middleware
+from controller.routes import add_routes
+from whisk.bus import Bus
+from whisk.config import ControllerSettings
+from whisk.store import Store
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, DELETE, POST, PUT, HEAD",
+    "Access-Control-Allow-Headers": "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
+}
+
+
+@web.middleware
+async def cors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.method == "OPTIONS":
+        return web.Response(status=200, headers=CORS_HEADERS)
+    response = await handler(request)
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+def make_app(settings: ControllerSettings, store: Store, bus: Bus, invoker_ids: list[int]) -> web.Application:
+    """The REST API over `store` and `bus`, which the caller opens and closes; the app owns its load balancer."""
+    app = web.Application(middlewares=[cors_middleware, error_middleware], client_max_size=MAX_ACTION_BODY_BYTES)
+    balancer = LoadBalancer(bus, store, settings.controller_id, invoker_ids, settings.completion_grace_s)
+    app[CONTROLLER] = Controller(
+        settings=settings,
+        store=store,
+        balancer=balancer,
+        authenticator=Authenticator(store, settings.identity_cache_s),
+    )
+
+    async def balancer_lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await balancer.start()
+        yield
+        await balancer.close()
+
+    app.cleanup_ctx.append(balancer_lifecycle)
+    add_routes(app)
+    return app
