@@ -7,6 +7,8 @@ from whisk.entities.identity import Identity
 from whisk.runtimes import manifest
 
 DESCRIPTION = "pywhisk: an OpenWhisk-compatible platform"
+BUILD = "pywhisk-0.1.0"
+BUILD_NUMBER = "0.1.0"
 
 
 def _runtimes() -> dict[str, list[dict[str, object]]]:
@@ -43,4 +45,6 @@ async def api_info(request: web.Request) -> web.Response:
         "api_version": "1.0.0",
         "api_version_path": "v1",
         "api_paths": ["/api/v1"],
+        "build": BUILD,
+        "buildno": BUILD_NUMBER,
     })

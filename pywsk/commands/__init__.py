@@ -1,0 +1,1 @@
+"""pywsk command groups: `action`, `activation`, `namespace`, `property` (one module each, imported on demand)."""
