@@ -134,7 +134,8 @@ async def error_middleware(
             raise
         if exc.status == 413:
             return error_response(413, exc.text or "Request entity too large")
-        return error_response(exc.status, _HTTP_MESSAGES.get(exc.status, exc.reason), dict(exc.headers))
+        kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
+        return error_response(exc.status, _HTTP_MESSAGES.get(exc.status, exc.reason), kept)
     except Exception as exc:
         mapped = _mapped(exc)
         if mapped is None:

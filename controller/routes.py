@@ -11,6 +11,7 @@ def add_routes(app: web.Application) -> None:
     app.add_routes([
         web.get("/", info.platform_info),
         web.get("/api/v1", info.api_info),
+        web.get("/api/v1/", info.api_info),
         web.get("/api/v1/namespaces", namespaces.list_namespaces),
         web.get(f"{NS}/limits", namespaces.get_limits),
 
