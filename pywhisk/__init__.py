@@ -1,0 +1,1 @@
+"""The server-side command `pywhisk`: standalone platform (and, later, admin and the distributed processes)."""

@@ -1,0 +1,142 @@
+"""The standalone platform: controller and invoker in one process, on SQLite, the in-process bus and local
+containers. The same controller and invoker code runs distributed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from controller.app import make_app
+from invoker import Invoker
+from invoker.containers import open_factory
+from whisk import logs
+from whisk.bus import open_bus
+from whisk.config import ControllerSettings, InvokerSettings, SettingsError, StandaloneSettings
+from whisk.entities.identity import NamespaceKey, Subject, generate_key, generate_uuid, hash_key
+from whisk.store import NotFound, Store, open_store
+
+log = logging.getLogger("pywhisk.standalone")
+
+GUEST = "guest"
+GUEST_KEY_FILE = "auth.guest"
+
+
+async def ensure_guest(store: Store, data_dir: Path) -> str:
+    """The guest's `uuid:key`: generated on first start and kept in the data dir; the store holds only its hash."""
+    key_file = data_dir / GUEST_KEY_FILE
+    if key_file.exists():
+        uuid, _, key = key_file.read_text().strip().partition(":")
+    else:
+        uuid, key = generate_uuid(), generate_key()
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"{uuid}:{key}\n")
+    wanted = Subject(subject=GUEST, namespaces=[NamespaceKey(name=GUEST, uuid=uuid, key_hash=hash_key(key))])
+    try:
+        current, rev = await store.get_subject(GUEST)
+    except NotFound:
+        await store.put_subject(wanted)
+    else:
+        if current.namespaces != wanted.namespaces or current.blocked:
+            await store.put_subject(wanted, rev)
+    return f"{uuid}:{key}"
+
+
+def write_wskprops(path: Path, values: dict[str, str]) -> None:
+    """Set `KEY=value` lines in a wskprops file, keeping its other lines."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in values]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*kept, *(f"{k}={v}" for k, v in values.items())]) + "\n")
+
+
+def wskprops_path(settings: StandaloneSettings, environ: Mapping[str, str]) -> Path:
+    if settings.wskprops is not None:
+        return settings.wskprops
+    if environ.get("WSK_CONFIG_FILE"):
+        return Path(environ["WSK_CONFIG_FILE"])
+    return Path.home() / ".wskprops"
+
+
+async def container_kind(requested: str) -> str:
+    """`docker` or `process`: `auto` means Docker when an engine answers on its socket."""
+    if requested != "auto":
+        return requested
+    from invoker.containers.docker import engine_answers
+
+    return "docker" if await engine_answers() else "process"
+
+
+async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: asyncio.Event) -> None:
+    data_dir = settings.data_dir.expanduser()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_store(f"sqlite:///{data_dir.resolve() / 'pywhisk.db'}")
+    bus = await open_bus("local:")
+    runner: web.AppRunner | None = None
+    invoker: Invoker | None = None
+    try:
+        auth = await ensure_guest(store, data_dir)
+        controller_settings = ControllerSettings.from_env(environ)
+        invoker_id = InvokerSettings.from_env(environ).invoker_id
+        app = make_app(controller_settings, store, bus, invoker_ids=[invoker_id])
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        port = runner.addresses[0][1]
+        api_host = f"http://{settings.host}:{port}"
+
+        containers = await container_kind(settings.containers)
+        log.info("actions run in %s containers", containers)
+        invoker_settings = InvokerSettings.from_env(environ, containers=containers, api_host=api_host)
+        factory = await open_factory(invoker_settings)
+        invoker = Invoker(invoker_settings, store, bus, factory)
+        await invoker.start()
+
+        props = wskprops_path(settings, environ)
+        write_wskprops(props, {"APIHOST": api_host, "AUTH": auth})
+        print(f"pywhisk standalone is up ({containers} containers).\nAPIHOST={api_host}\nAUTH={auth}\n"
+              f"(written to {props})", flush=True)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if invoker is not None:
+            await invoker.stop()
+        await bus.close()
+        await store.close()
+
+
+def run(settings: StandaloneSettings, environ: Mapping[str, str]) -> int:
+    logs.setup(environ.get("PYWHISK_LOG_LEVEL", "INFO"))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, environ, stop)
+
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps other platforms working
+        runner = asyncio.run
+    try:
+        runner(main())
+    except (OSError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    return 0
