@@ -79,3 +79,42 @@ async def test_warm_reuse_pause_and_unpause_and_cleanup_after_a_crash(docker_pla
     docker_platform.start()
     assert containers_of(invoker_id) == []
     docker_platform.stop()
+
+
+REACH_PLATFORM = """
+import socket
+import struct
+
+
+def gateway():
+    for line in open("/proc/net/route").read().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == "00000000":
+            return socket.inet_ntoa(struct.pack("<L", int(fields[2], 16)))
+
+
+def main(args):
+    outcome = {}
+    for host in ["127.0.0.1", "localhost", gateway(), args["host"]]:
+        sock = socket.socket()
+        sock.settimeout(2)
+        try:
+            sock.connect((host, args["port"]))
+            outcome[host] = "connected"
+        except OSError as exc:
+            outcome[host] = type(exc).__name__
+        finally:
+            sock.close()
+    return outcome
+"""
+
+
+async def test_an_action_in_docker_cannot_reach_the_controller(docker_platform: Platform) -> None:
+    docker_platform.start()
+    host, port = docker_platform.api_host.removeprefix("http://").rsplit(":", 1)
+    async with aiohttp.ClientSession() as session:
+        api = Api(docker_platform, session)
+        await api.put_action("reach", REACH_PLATFORM)
+        status, body, _ = await api.invoke("reach", {"host": host, "port": int(port)}, blocking="true", result="true")
+        assert status == 200, body
+        assert "connected" not in body.values(), body
