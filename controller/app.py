@@ -34,10 +34,10 @@ async def cors_middleware(
     return response
 
 
-def make_app(settings: ControllerSettings, store: Store, bus: Bus, invoker_ids: list[int]) -> web.Application:
+def make_app(settings: ControllerSettings, store: Store, bus: Bus) -> web.Application:
     """The REST API over `store` and `bus`, which the caller opens and closes; the app owns its load balancer."""
     app = web.Application(middlewares=[cors_middleware, error_middleware], client_max_size=MAX_ACTION_BODY_BYTES)
-    balancer = LoadBalancer(bus, store, settings.controller_id, invoker_ids, settings.completion_grace_s)
+    balancer = LoadBalancer(bus, store, settings.controller_id, settings.completion_grace_s)
     app[CONTROLLER] = Controller(
         settings=settings,
         store=store,

@@ -22,7 +22,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from controller import messages
+from controller.balancer import NoInvokers
 from whisk import logs
+from whisk.bus import BusError
 from whisk.entities.names import InvalidName
 from whisk.ids import new_transaction_id
 from whisk.store import Conflict as StoreConflict
@@ -85,6 +87,8 @@ STATUS_BY_ERROR: dict[type[BaseException], tuple[int, str]] = {
     StoreConflict: (409, messages.CONCURRENT_MODIFICATION),
     StoreUnavailable: (503, messages.STORE_UNAVAILABLE),
     InvalidName: (400, messages.ILLEGAL_NAME),
+    NoInvokers: (503, messages.NO_INVOKERS),
+    BusError: (503, messages.SERVICE_UNAVAILABLE),
 }
 
 _HTTP_MESSAGES = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 
 from pydantic import ValidationError
@@ -24,7 +25,15 @@ from whisk.config import InvokerSettings
 from whisk.entities.action import WhiskAction
 from whisk.entities.activation import WHISK_ERROR, ActivationResponse, WhiskActivation
 from whisk.logs import fields, transaction_id
-from whisk.messages import ActivationMessage, CompletionMessage, InvokerRef, completion_topic, invoker_topic
+from whisk.messages import (
+    HEALTH_TOPIC,
+    ActivationMessage,
+    CompletionMessage,
+    InvokerRef,
+    PingMessage,
+    completion_topic,
+    invoker_topic,
+)
 from whisk.runtimes import BLACKBOX, Runtime, manifest
 from whisk.store import NotFound, Store, StoreError
 
@@ -37,6 +46,8 @@ BUS_RETRY_S = 1.0
 #: attempts to publish one completion before giving up on it
 COMPLETION_ATTEMPTS = 5
 ACTION_CACHE_SIZE = 256
+#: seconds between health pings
+PING_INTERVAL_S = 1.0
 
 
 class Invoker:
@@ -72,6 +83,7 @@ class Invoker:
         self._actions: OrderedDict[tuple[str, str], WhiskAction] = OrderedDict()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consuming: asyncio.Task[None] | None = None
+        self._pinging: asyncio.Task[None] | None = None
         self._state = "new"
 
     @property
@@ -91,6 +103,8 @@ class Invoker:
                 if runtime is not None and runtime.prewarm_count > 0:
                     prewarm.append(PrewarmSpec(runtime, runtime.prewarm_memory_mb, runtime.prewarm_count))
         await self.pool.start(prewarm)
+        await self._ping(enabled=True)
+        self._pinging = asyncio.create_task(self._keep_pinging())
         self._consuming = asyncio.create_task(self._consume())
         log.info("invoker started", extra=fields(topic=self.topic, prewarm=[s.runtime.kind for s in prewarm]))
 
@@ -99,13 +113,28 @@ class Invoker:
         if self._state == "stopped":
             return
         self._state = "stopped"
-        tasks = [t for t in (self._consuming, *self._in_flight) if t is not None]
+        tasks = [t for t in (self._pinging, self._consuming, *self._in_flight) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(BusError, TimeoutError):
+            await asyncio.wait_for(self._ping(enabled=False), PING_INTERVAL_S)
         await self.pool.close()
         await self._factory.close()
         log.info("invoker stopped")
+
+    async def _ping(self, enabled: bool) -> None:
+        ping = PingMessage(name=self._ref, isEnabled=enabled, time=int(time.time() * 1000))
+        await self._bus.send(HEALTH_TOPIC, ping.serialize())
+
+    async def _keep_pinging(self) -> None:
+        """Tell the controllers every second that this invoker lives (they take it offline after 10 s of silence)."""
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S)
+            try:
+                await self._ping(enabled=True)
+            except BusError as exc:
+                log.warning("ping failed", extra=fields(error=str(exc)))
 
     async def _consume(self) -> None:
         consumer: Consumer | None = None

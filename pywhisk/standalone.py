@@ -85,8 +85,7 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
     try:
         auth = await ensure_guest(store, data_dir)
         controller_settings = ControllerSettings.from_env(environ)
-        invoker_id = InvokerSettings.from_env(environ).invoker_id
-        app = make_app(controller_settings, store, bus, invoker_ids=[invoker_id])
+        app = make_app(controller_settings, store, bus)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

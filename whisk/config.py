@@ -60,6 +60,7 @@ class ControllerSettings(_Settings):
     #: longest a blocking invoke waits, in milliseconds (OpenWhisk: 60 s)
     max_blocking_wait_ms: int = Field(default=60_000, ge=1)
     #: extra time after an action's time limit before the controller gives up on an invoker, in seconds
+    #: (an invoker that stops pinging is given up on sooner, after 10 s of silence)
     completion_grace_s: float = Field(default=60.0, gt=0)
     #: how long an authenticated identity stays cached, in seconds
     identity_cache_s: float = Field(default=60.0, ge=0)

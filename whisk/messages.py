@@ -83,7 +83,15 @@ class CompletionMessage(_Message):
 
 
 class PingMessage(_Message):
-    """An invoker's heartbeat on `health`."""
+    """An invoker's heartbeat on `health`, every second; `isEnabled: false` when it stops. `time` (epoch ms, a
+    pywhisk addition) lets a controller that reads old pings from the log tell they are stale."""
 
     name: InvokerRef
     isEnabled: bool = True
+    time: int | None = None
+
+    @property
+    def user_memory_mb(self) -> int:
+        """`userMemory` is OpenWhisk's "2048 MB" string."""
+        text = (self.name.userMemory or "0").split()[0]
+        return int(text) if text.isdigit() else 0

@@ -187,7 +187,8 @@ async def invoke_action(request: web.Request) -> web.Response:
         content=payload,
         apiKey=api_key,
     )
-    completion = await ctl.balancer.publish(message, f"{action.namespace}/{action.name}", action.limits.timeout)
+    completion = await ctl.balancer.publish(
+        message, f"{action.namespace}/{action.name}", action.limits.timeout, action.limits.memory)
     headers = {ACTIVATION_ID_HEADER: activation_id}
     if not blocking:
         return web.json_response({"activationId": activation_id}, status=202, headers=headers)
