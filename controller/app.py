@@ -9,7 +9,7 @@ from aiohttp import web
 from controller.api.actions import MAX_ACTION_BODY_BYTES
 from controller.auth import Authenticator
 from controller.balancer import LoadBalancer
-from controller.context import CONTROLLER, Controller
+from controller.context import CONTROLLER, Controller, EntityCache
 from controller.errors import error_middleware
 from controller.routes import add_routes
 from whisk.bus import Bus
@@ -38,18 +38,22 @@ def make_app(settings: ControllerSettings, store: Store, bus: Bus) -> web.Applic
     """The REST API over `store` and `bus`, which the caller opens and closes; the app owns its load balancer."""
     app = web.Application(middlewares=[cors_middleware, error_middleware], client_max_size=MAX_ACTION_BODY_BYTES)
     balancer = LoadBalancer(bus, store, settings.controller_id, settings.completion_grace_s)
+    entities = EntityCache(store, bus, settings.controller_id)
     app[CONTROLLER] = Controller(
         settings=settings,
         store=store,
         balancer=balancer,
         authenticator=Authenticator(store, settings.identity_cache_s),
+        entities=entities,
     )
 
-    async def balancer_lifecycle(_: web.Application) -> AsyncIterator[None]:
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await entities.start()
         await balancer.start()
         yield
         await balancer.close()
+        await entities.close()
 
-    app.cleanup_ctx.append(balancer_lifecycle)
+    app.cleanup_ctx.append(lifecycle)
     add_routes(app)
     return app

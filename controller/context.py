@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from controller.auth import Authenticator, entitled_namespace
 from controller.balancer import LoadBalancer
+from whisk.bus import Bus, BusError, Record, consume_forever
 from whisk.config import ControllerSettings
 from whisk.entities.identity import Identity
+from whisk.messages import CACHE_INVALIDATION_TOPIC, CacheInvalidationMessage
 from whisk.store import Document, Store
+
+log = logging.getLogger(__name__)
 
 #: how long an entity stays cached, in seconds; writes through this controller invalidate at once
 ENTITY_CACHE_S = 300.0
@@ -19,12 +26,16 @@ _MAX_CACHED = 10_000
 
 
 class EntityCache:
-    """Entity documents by id, so the invoke path reads no database when warm."""
+    """Entity documents by id, so the invoke path reads no database when warm. A write through any controller
+    invalidates the entry here at once and, through the `cacheInvalidation` topic, in every other controller."""
 
-    def __init__(self, store: Store, ttl_s: float = ENTITY_CACHE_S) -> None:
+    def __init__(self, store: Store, bus: Bus, controller_id: str, ttl_s: float = ENTITY_CACHE_S) -> None:
         self._store = store
+        self._bus = bus
+        self._controller_id = controller_id
         self._ttl_s = ttl_s
         self._docs: dict[str, tuple[Document, float]] = {}
+        self._consuming: asyncio.Task[None] | None = None
 
     async def get(self, doc_id: str) -> Document:
         now = time.monotonic()
@@ -37,8 +48,30 @@ class EntityCache:
         self._docs[doc_id] = (doc, now + self._ttl_s)
         return doc
 
-    def invalidate(self, doc_id: str) -> None:
+    async def invalidate(self, doc_id: str) -> None:
+        """Drop `doc_id` here and tell the other controllers; a bus failure leaves them to the cache's TTL."""
         self._docs.pop(doc_id, None)
+        message = CacheInvalidationMessage(key=doc_id, instanceId=self._controller_id)
+        try:
+            await self._bus.send(CACHE_INVALIDATION_TOPIC, message.serialize())
+        except BusError:
+            log.warning("could not announce the change of %s to other controllers", doc_id)
+
+    def _on_invalidation(self, record: Record) -> None:
+        message = CacheInvalidationMessage.parse(record.value)
+        if message.instanceId != self._controller_id:
+            self._docs.pop(message.key, None)
+
+    async def start(self) -> None:
+        self._consuming = asyncio.create_task(consume_forever(
+            self._bus, CACHE_INVALIDATION_TOPIC, f"cacheInvalidation{self._controller_id}", self._on_invalidation))
+
+    async def close(self) -> None:
+        if self._consuming is not None:
+            self._consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consuming
+            self._consuming = None
 
 
 @dataclass
@@ -47,10 +80,7 @@ class Controller:
     store: Store
     balancer: LoadBalancer
     authenticator: Authenticator
-    entities: EntityCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.entities = EntityCache(self.store)
+    entities: EntityCache
 
     async def caller(self, request: web.Request) -> Identity:
         return await self.authenticator.identify(request.headers.get("Authorization"))

@@ -95,3 +95,13 @@ class PingMessage(_Message):
         """`userMemory` is OpenWhisk's "2048 MB" string."""
         text = (self.name.userMemory or "0").split()[0]
         return int(text) if text.isdigit() else 0
+
+
+CACHE_INVALIDATION_TOPIC = "cacheInvalidation"
+
+
+class CacheInvalidationMessage(_Message):
+    """An entity changed: every controller but the sender drops it from its caches."""
+
+    key: str
+    instanceId: str

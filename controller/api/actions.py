@@ -64,7 +64,7 @@ async def delete_action(request: web.Request) -> web.Response:
     doc = await ctl.store.get_entity(fqn.doc_id())
     action = _as_action(doc)
     await ctl.store.delete_entity(doc.doc_id, doc.rev)
-    ctl.entities.invalidate(doc.doc_id)
+    await ctl.entities.invalidate(doc.doc_id)
     return web.json_response(action.api())
 
 
@@ -89,8 +89,7 @@ async def put_action(request: web.Request) -> web.Response:
         await ctl.store.put_entity(doc_id, ACTIONS, action.model_dump(mode="json"), existing.rev if existing else None)
     except StoreConflict:
         raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
-    finally:
-        ctl.entities.invalidate(doc_id)
+    await ctl.entities.invalidate(doc_id)
     return web.json_response(action.api())
 
 

@@ -20,11 +20,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from controller.balancer.schedule import InvokerState, action_hash, schedule
 from whisk import logs
-from whisk.bus import Bus, BusError, Consumer, Record
+from whisk.bus import Bus, BusError, Record, consume_forever
 from whisk.entities.activation import ActivationResponse, WhiskActivation
 from whisk.entities.params import KeyValue
 from whisk.messages import (
@@ -101,10 +99,11 @@ class LoadBalancer:
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(
-                self._consume(self.completion_topic, f"controller{self._controller_id}", self._on_completion),
+                consume_forever(self._bus, self.completion_topic, f"controller{self._controller_id}",
+                                self._on_completion),
                 name="completion-consumer"),
             asyncio.create_task(
-                self._consume(HEALTH_TOPIC, f"health-controller{self._controller_id}", self._on_ping),
+                consume_forever(self._bus, HEALTH_TOPIC, f"health-controller{self._controller_id}", self._on_ping),
                 name="health-consumer"),
             asyncio.create_task(self._watch(), name="invoker-watch"),
         ]
@@ -255,30 +254,3 @@ class LoadBalancer:
                 elif healthy and invoker.id in offline:
                     offline.discard(invoker.id)
                     log.info("invoker %d is back", invoker.id)
-
-    async def _consume(self, topic: str, group: str, handle: Callable[[Record], None]) -> None:
-        consumer: Consumer | None = None
-        while True:
-            try:
-                if consumer is None:
-                    consumer = await self._bus.consumer(topic, group)
-                records = await consumer.peek(1.0)
-                for record in records:
-                    try:
-                        handle(record)
-                    except ValidationError:
-                        log.error("undecodable message at %s/%d", record.topic, record.offset)
-                if records:
-                    await consumer.commit()
-            except asyncio.CancelledError:
-                if consumer is not None:
-                    with contextlib.suppress(BusError):
-                        await consumer.close()
-                raise
-            except BusError:
-                log.exception("consumer of %s failed; retrying", topic)
-                if consumer is not None:
-                    with contextlib.suppress(BusError):
-                        await consumer.close()
-                consumer = None
-                await asyncio.sleep(1.0)

@@ -3,7 +3,7 @@
 Topics: `invoker{N}` carries activation messages to invoker N; `completed{M}` carries completions back to
 controller M; later `health` and `cacheInvalidation`. Messages are bytes (JSON from `whisk.messages`).
 
-Implementations: `local.LocalBus` (in-process, standalone). A Kafka implementation follows the same contract.
+Implementations: `local.LocalBus` (in-process, standalone) and `kafka.KafkaBus` (distributed), to the same contract.
 
 Semantics, as Kafka's: a topic is an ordered log; a consumer belongs to a group; `peek` returns records after the
 group's position; `commit` makes everything peeked so far durable for the group. A record that was peeked but not
@@ -17,8 +17,14 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+_log = logging.getLogger(__name__)
 
 
 class BusError(Exception):
@@ -63,9 +69,49 @@ class Bus(Protocol):
 
 
 async def open_bus(url: str) -> Bus:
-    """Open the bus for `url`: `local:` for the in-process bus. The implementation is imported only when chosen."""
+    """Open the bus for `url`: `local:` for the in-process bus, `kafka://host:port[,host:port]` for Kafka (options in
+    `whisk.bus.kafka`). The implementation is imported only when chosen."""
     if url.startswith("local:"):
         from whisk.bus.local import LocalBus
 
         return LocalBus()
-    raise ValueError(f"Bus URL '{url}' has an unsupported scheme; expected local:")
+    if url.startswith("kafka://"):
+        from whisk.bus.kafka import KafkaBus
+
+        return KafkaBus.from_url(url)
+    raise ValueError(f"Bus URL '{url}' has an unsupported scheme; expected local: or kafka://")
+
+
+async def consume_forever(
+    bus: Bus, topic: str, group_id: str, handle: Callable[[Record], None], retry_s: float = 1.0
+) -> None:
+    """Hand every record of `topic` to `handle` and commit, until cancelled. A record `handle` cannot decode
+    (`ValueError`, which includes pydantic's `ValidationError`) is logged and skipped; bus failures are logged and
+    retried after `retry_s` with a new consumer."""
+    consumer: Consumer | None = None
+    try:
+        while True:
+            try:
+                if consumer is None:
+                    consumer = await bus.consumer(topic, group_id)
+                records = await consumer.peek(1.0)
+                for record in records:
+                    try:
+                        handle(record)
+                    except ValueError:
+                        _log.error("undecodable message at %s/%d; skipped", record.topic, record.offset)
+                if records:
+                    await consumer.commit()
+            except BusError:
+                _log.exception("consumer of %s failed; retrying", topic)
+                consumer = await _closed(consumer)
+                await asyncio.sleep(retry_s)
+    finally:
+        await _closed(consumer)
+
+
+async def _closed(consumer: Consumer | None) -> None:
+    if consumer is not None:
+        with contextlib.suppress(BusError):
+            await consumer.close()
+    return None
