@@ -1,4 +1,5 @@
-"""`pywhisk standalone [--port 3233] [--data-dir DIR] [--containers auto|process|docker]`."""
+"""`pywhisk standalone [--port 3233] [--data-dir DIR] [--containers auto|process|docker]` and
+`pywhisk admin [--store URL | --data-dir DIR] user|limits ...`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
                             help="how actions run (default auto: Docker when a daemon answers, else processes)")
     standalone.add_argument("--wskprops", type=Path,
                             help="file to write APIHOST and AUTH to (default $WSK_CONFIG_FILE or ~/.wskprops)")
+    from pywhisk.admin import add_arguments
+
+    add_arguments(commands.add_parser(
+        "admin", help="manage users, namespaces, keys and limits in the store (like OpenWhisk's wskadmin)"))
     return parser
 
 
@@ -38,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return run(settings, os.environ)
+    if args.command == "admin":
+        from pywhisk import admin
+
+        return admin.main(args, os.environ)
     return 2
 
 

@@ -39,14 +39,16 @@ async def ensure_guest(store: Store, data_dir: Path) -> str:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(f"{uuid}:{key}\n")
-    wanted = Subject(subject=GUEST, namespaces=[NamespaceKey(name=GUEST, uuid=uuid, key_hash=hash_key(key))])
+    guest_ns = NamespaceKey(name=GUEST, uuid=uuid, key_hash=hash_key(key))
     try:
         current, rev = await store.get_subject(GUEST)
     except NotFound:
-        await store.put_subject(wanted)
+        await store.put_subject(Subject(subject=GUEST, namespaces=[guest_ns]))
     else:
-        if current.namespaces != wanted.namespaces or current.blocked:
-            await store.put_subject(wanted, rev)
+        # keep what an administrator changed (other namespaces, limits, a block); only the key file is authoritative
+        if guest_ns not in current.namespaces:
+            others = [ns for ns in current.namespaces if ns.name != GUEST]
+            await store.put_subject(current.model_copy(update={"namespaces": [guest_ns, *others]}), rev)
     return f"{uuid}:{key}"
 
 
