@@ -1,5 +1,6 @@
 """`pywhisk standalone [--port 3233] [--data-dir DIR] [--containers auto|process|docker]` and
-`pywhisk admin [--store URL | --data-dir DIR] user|limits ...`."""
+`pywhisk admin [--store URL | --data-dir DIR] user|limits ...`, and the distributed processes
+`pywhisk controller` and `pywhisk invoker` (configured by `PYWHISK_*` variables and these flags)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ def _parser() -> argparse.ArgumentParser:
                             help="how actions run (default auto: Docker when a daemon answers, else processes)")
     standalone.add_argument("--wskprops", type=Path,
                             help="file to write APIHOST and AUTH to (default $WSK_CONFIG_FILE or ~/.wskprops)")
+    for name, text in (("controller", "run a controller of the distributed stack (REST API, load balancer)"),
+                       ("invoker", "run an invoker of the distributed stack (runs actions in containers)")):
+        service = commands.add_parser(name, help=text)
+        service.add_argument("--store", dest="store_url", help="store URL (PYWHISK_STORE_URL)")
+        service.add_argument("--bus", dest="bus_url", help="bus URL, kafka://host:port (PYWHISK_BUS_URL)")
+        if name == "controller":
+            service.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+            service.add_argument("--port", type=int, help="port to listen on (default 3233)")
     from pywhisk.admin import add_arguments
 
     add_arguments(commands.add_parser(
@@ -43,11 +52,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return run(settings, os.environ)
+    if args.command in ("controller", "invoker"):
+        return _serve(args)
     if args.command == "admin":
         from pywhisk import admin
 
         return admin.main(args, os.environ)
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pywhisk import services
+    from pywhisk.process import run_until_signalled
+    from whisk.config import ServiceSettings
+
+    try:
+        settings = ServiceSettings.from_env(
+            os.environ, store_url=args.store_url, bus_url=args.bus_url,
+            host=getattr(args, "host", None), port=getattr(args, "port", None))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    serve = services.serve_controller if args.command == "controller" else services.serve_invoker
+    return run_until_signalled(lambda stop: serve(settings, os.environ, stop), os.environ.get("PYWHISK_LOG_LEVEL",
+                                                                                             "INFO"))
 
 
 if __name__ == "__main__":

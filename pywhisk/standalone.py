@@ -4,11 +4,8 @@ containers. The same controller and invoker code runs distributed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,9 +14,9 @@ from aiohttp import web
 from controller.app import make_app
 from invoker import Invoker
 from invoker.containers import open_factory
-from whisk import logs
+from pywhisk.process import run_until_signalled
 from whisk.bus import open_bus
-from whisk.config import ControllerSettings, InvokerSettings, SettingsError, StandaloneSettings
+from whisk.config import ControllerSettings, InvokerSettings, StandaloneSettings
 from whisk.entities.identity import NamespaceKey, Subject, generate_key, generate_uuid, hash_key
 from whisk.store import NotFound, Store, open_store
 
@@ -118,26 +115,4 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
 
 
 def run(settings: StandaloneSettings, environ: Mapping[str, str]) -> int:
-    logs.setup(environ.get("PYWHISK_LOG_LEVEL", "INFO"))
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await serve(settings, environ, stop)
-
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps other platforms working
-        runner = asyncio.run
-    try:
-        runner(main())
-    except (OSError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-    return 0
+    return run_until_signalled(lambda stop: serve(settings, environ, stop), environ.get("PYWHISK_LOG_LEVEL", "INFO"))

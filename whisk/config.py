@@ -75,3 +75,14 @@ class StandaloneSettings(_Settings):
     containers: Literal["auto", "process", "docker"] = "auto"
     #: write APIHOST and AUTH to this file (default: $WSK_CONFIG_FILE or ~/.wskprops)
     wskprops: Path | None = None
+
+
+class ServiceSettings(_Settings):
+    """Where a distributed controller or invoker finds the store and the bus, and where a controller listens."""
+
+    #: the store: `http(s)://user:password@host:port/?prefix=...` for CouchDB, or `sqlite:///path.db`
+    store_url: str = "http://127.0.0.1:5984"
+    #: the bus: `kafka://host:port[,host:port]`
+    bus_url: str = "kafka://127.0.0.1:9092"
+    host: str = "0.0.0.0"
+    port: int = Field(default=3233, ge=0, le=65535)
