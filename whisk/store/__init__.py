@@ -122,10 +122,15 @@ class Store(Protocol):
 
 
 async def open_store(url: str) -> Store:
-    """Open the store for `url`: `sqlite:///absolute/path.db`, `sqlite:relative/path.db` or `sqlite::memory:`.
+    """Open the store for `url`: `sqlite:///absolute/path.db`, `sqlite:relative/path.db` or `sqlite::memory:`;
+    or CouchDB at `http(s)://user:password@host:port[?prefix=P&timeout=S]`.
     The implementation module is imported only when chosen."""
     if url.startswith("sqlite:"):
         from whisk.store.sqlite import SqliteStore
 
         return await SqliteStore.open(url)
-    raise ValueError(f"Store URL '{url}' has an unsupported scheme; expected sqlite:")
+    if url.startswith(("http:", "https:")):
+        from whisk.store.couchdb import CouchStore
+
+        return await CouchStore.open(url)
+    raise ValueError(f"Store URL '{url}' has an unsupported scheme; expected sqlite:, http: or https:")

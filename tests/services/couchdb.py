@@ -1,0 +1,171 @@
+"""A CouchDB-compatible server for tests: npm `pouchdb-server`, pinned in `deploy/services/couchdb/`.
+
+`couchdb_server(tmp_dir)` installs it on first use (`npm ci`, under a file lock so concurrent test runs install
+once), starts it on a free loopback port with its data on disk in `tmp_dir`, an admin user with a random password,
+and `NODE_OPTIONS=--unhandled-rejections=warn` (without it, some bad requests crash the server). It waits until
+`GET /` answers and stops the server by its pid on exit. `stop()` and `start()` take it down and bring it back on
+the same port and data, for tests of what clients do while the database is gone.
+
+pouchdb-server differs from CouchDB 3.x (see DESIGN.md): without admins it is an "admin party"; with one, as here,
+creating or deleting a database needs the admin's credentials, and an unauthenticated attempt is never answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from yarl import URL
+
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "services" / "couchdb"
+SERVER_JS = PACKAGE_DIR / "node_modules" / "pouchdb-server" / "bin" / "pouchdb-server"
+ADMIN = "admin"
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def install() -> None:
+    """Install pouchdb-server from the lockfile unless it is there already."""
+    if (PACKAGE_DIR / "node_modules" / ".package-lock.json").is_file() and SERVER_JS.is_file():
+        return
+    with open(PACKAGE_DIR / "node_modules.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (PACKAGE_DIR / "node_modules" / ".package-lock.json").is_file() and SERVER_JS.is_file():
+            return
+        result = subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(PACKAGE_DIR)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"npm ci for pouchdb-server failed:\n{result.stdout}\n{result.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class CouchServer:
+    """A running pouchdb-server. `url` carries the admin's credentials."""
+
+    directory: Path
+    port: int
+    password: str
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    startup_s: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{ADMIN}:{self.password}@127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def start(self) -> None:
+        """Start the server on its port and data directory, and wait until it answers."""
+        if self.process is not None:
+            raise RuntimeError("pouchdb-server is running already")
+        data = self.directory / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "config.json"
+        if not config.exists():
+            config.write_text(
+                json.dumps(
+                    {
+                        "admins": {ADMIN: self.password},
+                        "log": {"file": str(self.directory / "couchdb.log"), "level": "warning"},
+                    }
+                )
+            )
+        # the config file gets the admin's password hashed into it on the first start; keep it across restarts
+        env = {**os.environ, "NODE_OPTIONS": "--unhandled-rejections=warn"}
+        command = ["node", str(SERVER_JS), "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--dir", str(data), "--config", str(config), "--no-stdout-logs", "--no-color"]
+        began = time.monotonic()
+        with open(self.directory / "server.out", "ab") as out:
+            self.process = subprocess.Popen(
+                command, cwd=self.directory, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - began
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/", headers={"Accept": "application/json"})
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pouchdb-server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(request, timeout=1.0) as response:
+                    json.load(response)
+                    return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pouchdb-server did not answer within {STARTUP_TIMEOUT_S} s:\n{self.output()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server by its pid (SIGTERM, then SIGKILL); the data stays."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+    def output(self) -> str:
+        path = self.directory / "server.out"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+@contextmanager
+def couchdb_server(tmp_dir: Path) -> Iterator[CouchServer]:
+    """A started pouchdb-server with its data in `tmp_dir`, stopped on exit."""
+    install()
+    server = CouchServer(directory=Path(tmp_dir), port=free_port(), password=secrets.token_hex(16))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def drop_databases(url: str, prefix: str) -> None:
+    """Test helper: delete the store's databases under `prefix` (missing ones are fine)."""
+    parsed = URL(url)
+    credentials = base64.b64encode(f"{parsed.user}:{parsed.password}".encode()).decode("ascii")
+    base = str(parsed.with_user(None).with_password(None)).rstrip("/")
+    headers = {"Accept": "application/json", "Authorization": f"Basic {credentials}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for name in ("subjects", "whisks", "activations"):
+            async with session.delete(f"{base}/{prefix}{name}") as response:
+                if response.status not in (200, 202, 404):
+                    raise RuntimeError(f"deleting {prefix}{name} answered {response.status}: {await response.text()}")
