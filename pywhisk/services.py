@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -47,6 +48,15 @@ async def _open(service: ServiceSettings, stop: asyncio.Event) -> tuple[Store | 
     return store, bus
 
 
+async def with_invoker_id(settings: InvokerSettings, store: Store) -> InvokerSettings:
+    """`settings` with a concrete invoker id: `auto` becomes the id the store keeps for this host's name."""
+    if settings.invoker_id != "auto":
+        return settings
+    invoker_id = await store.assign_invoker_id(socket.gethostname())
+    log.info("this invoker is invoker %d", invoker_id)
+    return settings.model_copy(update={"invoker_id": invoker_id})
+
+
 async def serve_controller(service: ServiceSettings, environ: Mapping[str, str], stop: asyncio.Event) -> None:
     settings = ControllerSettings.from_env(environ)
     store, bus = await _open(service, stop)
@@ -76,6 +86,7 @@ async def serve_invoker(service: ServiceSettings, environ: Mapping[str, str], st
     try:
         if store is None or bus is None:
             return
+        settings = await with_invoker_id(settings, store)
         invoker = Invoker(settings, store, bus, await open_factory(settings))
         await invoker.start()
         print(f"invoker {settings.invoker_id} running ({settings.containers} containers)", flush=True)

@@ -15,6 +15,7 @@ from controller.app import make_app
 from invoker import Invoker
 from invoker.containers import open_factory
 from pywhisk.process import run_until_signalled
+from pywhisk.services import with_invoker_id
 from whisk.bus import open_bus
 from whisk.config import ControllerSettings, InvokerSettings, StandaloneSettings
 from whisk.entities.identity import NamespaceKey, Subject, generate_key, generate_uuid, hash_key
@@ -94,7 +95,8 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
 
         containers = await container_kind(settings.containers)
         log.info("actions run in %s containers", containers)
-        invoker_settings = InvokerSettings.from_env(environ, containers=containers, api_host=api_host)
+        invoker_settings = await with_invoker_id(
+            InvokerSettings.from_env(environ, containers=containers, api_host=api_host), store)
         factory = await open_factory(invoker_settings)
         invoker = Invoker(invoker_settings, store, bus, factory)
         await invoker.start()

@@ -38,7 +38,9 @@ class _Settings(BaseModel):
 
 
 class InvokerSettings(_Settings):
-    invoker_id: int = Field(default=0, ge=0)
+    #: this invoker's id (topic `invoker{id}`); `auto` takes one from the store by host name, so that
+    #: `docker-compose up --scale invoker=N` gives each invoker its own
+    invoker_id: int | Literal["auto"] = Field(default=0)
     #: memory for action containers, in MB; prewarmed containers are not counted (as OpenWhisk)
     user_memory_mb: int = Field(default=2048, ge=128)
     #: how long an idle warm container stays before it is removed, in seconds

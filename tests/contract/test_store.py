@@ -757,3 +757,16 @@ async def test_sqlite_calls_after_close_are_unavailable(tmp_path: Path) -> None:
 
     with pytest.raises(Unavailable):
         await store.get_entity("guest/hello")
+
+
+async def test_invoker_ids_are_the_lowest_free_ones_and_stable_per_name(store: Store) -> None:
+    assert await store.assign_invoker_id("host-a") == 0
+    assert await store.assign_invoker_id("host-b") == 1
+    assert await store.assign_invoker_id("host-a") == 0
+
+
+async def test_concurrent_invokers_get_distinct_ids(store: Store) -> None:
+    import asyncio
+
+    ids = await asyncio.gather(*(store.assign_invoker_id(f"host-{n}") for n in range(8)))
+    assert sorted(ids) == list(range(8))

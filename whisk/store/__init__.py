@@ -75,6 +75,12 @@ class Store(Protocol):
         """The identity owning `namespace`, or `NotFound`."""
         ...
 
+    # invokers
+    async def assign_invoker_id(self, unique_name: str) -> int:
+        """The invoker id of the invoker called `unique_name` (e.g. its host name): the one it was given before, or
+        else the lowest id no invoker has; concurrent callers with different names never get the same id."""
+        ...
+
     # entities
     async def get_entity(self, doc_id: str) -> Document:
         """The entity document, or `NotFound`."""

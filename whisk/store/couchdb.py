@@ -463,6 +463,23 @@ class CouchStore:
 
     # entities
 
+    async def assign_invoker_id(self, unique_name: str) -> int:
+        # `invoker/id/N` documents claim ids (creating one is atomic); `invoker/name/NAME` remembers the answer
+        name_doc = f"invoker/name/{unique_name}"
+        known = await self._get(self._subjects, name_doc)
+        if known is not None:
+            return int(known["invoker_id"])
+        invoker_id = 0
+        while True:
+            claimed = await self._put(self._subjects, f"invoker/id/{invoker_id}", {"owner": unique_name}, None)
+            if claimed is None:
+                holder = await self._get(self._subjects, f"invoker/id/{invoker_id}")
+                if holder is None or holder.get("owner") != unique_name:
+                    invoker_id += 1
+                    continue
+            await self._put(self._subjects, name_doc, {"invoker_id": invoker_id}, None)
+            return invoker_id
+
     async def get_entity(self, doc_id: str) -> Document:
         doc = await self._get(self._whisks, doc_id) if doc_id and not doc_id.startswith("_") else None
         if doc is None or "entity_type" not in doc:

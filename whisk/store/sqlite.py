@@ -68,6 +68,10 @@ _SCHEMA = (
         body TEXT NOT NULL,
         PRIMARY KEY (namespace, activation_id)
     )""",
+    """CREATE TABLE IF NOT EXISTS invokers (
+        unique_name TEXT PRIMARY KEY,
+        invoker_id INTEGER NOT NULL UNIQUE
+    )""",
     "CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start, activation_id)",
     """CREATE INDEX IF NOT EXISTS activations_by_path
         ON activations (namespace, entity_path, start, activation_id)""",
@@ -229,6 +233,16 @@ class _Database:
                     raise Conflict(f"subject '{subject}' is not at revision {rev}")
                 raise NotFound(f"subject '{subject}'")
             self.conn.execute("DELETE FROM namespaces WHERE subject = ?", (subject,))
+
+    def assign_invoker_id(self, unique_name: str) -> int:
+        with self.transaction():
+            row = self.conn.execute("SELECT invoker_id FROM invokers WHERE unique_name = ?", (unique_name,)).fetchone()
+            if row is not None:
+                return int(row[0])
+            taken = {r[0] for r in self.conn.execute("SELECT invoker_id FROM invokers")}
+            invoker_id = next(n for n in range(len(taken) + 1) if n not in taken)
+            self.conn.execute("INSERT INTO invokers (unique_name, invoker_id) VALUES (?, ?)", (unique_name, invoker_id))
+            return invoker_id
 
     def _identity(self, column: str, value: str, key: str | None) -> Identity:
         row = self.conn.execute(
@@ -397,6 +411,11 @@ class SqliteStore:
 
     async def identity_by_namespace(self, namespace: str) -> Identity:
         return await self._call(self._db.identity_by_namespace, namespace)
+
+    # invokers
+
+    async def assign_invoker_id(self, unique_name: str) -> int:
+        return await self._call(self._db.assign_invoker_id, unique_name)
 
     # entities
 
