@@ -6,6 +6,8 @@ in time order and the size limit live here so that every factory produces the sa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
 from collections import deque
 from collections.abc import Iterable
@@ -115,3 +117,33 @@ class StreamBuffer:
 
     def _recount(self) -> None:
         self.size = sum(len(i.text) for i in self.items if i is not None)
+
+
+#: how long `collect` waits for the sentinel on both streams, in seconds
+LOG_WAIT_S = 2.0
+#: how long `collect` waits for the streams of a failed activation to drain, in seconds
+LOG_DRAIN_S = 0.5
+
+
+async def collect(
+    streams: Iterable[StreamBuffer], changed: asyncio.Event, limit_bytes: int, wait_for_sentinel: bool
+) -> tuple[list[str], bool]:
+    """The formatted lines of the activation that just ended on a container's `streams` (whose readers set
+    `changed` on every new line), merged in time order and cut at `limit_bytes`; and whether they were cut.
+    Waits (bounded) for the sentinel on every stream; when it does not come, a last line says logs may be missing."""
+    streams = list(streams)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (LOG_WAIT_S if wait_for_sentinel else LOG_DRAIN_S)
+    while not all(s.ended for s in streams) and (remaining := deadline - loop.time()) > 0:
+        changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), remaining)
+    taken = [s.take() for s in streams]
+    lines, truncated = limit(merge(*(t[0] for t in taken)), limit_bytes)
+    for stream in streams:
+        truncated |= stream.dropped
+        stream.dropped = False
+    if not all(ended for _, ended in taken):
+        note = LOG_FAILURE if wait_for_sentinel else DEVELOPER_ERROR_WARNING
+        lines.append(LogLine.now("stderr", note).format())
+    return lines, truncated

@@ -41,10 +41,6 @@ PROXY_FILES = {"python": "proxy.py", "nodejs": "proxy.js"}
 
 #: how long a new proxy has to answer on its socket, in seconds
 START_TIMEOUT_S = 10.0
-#: how long `logs` waits for the sentinel on both streams, in seconds
-LOG_WAIT_S = 2.0
-#: how long `logs` of a failed activation waits for the streams to drain, in seconds
-LOG_DRAIN_S = 0.5
 #: virtual memory a Python proxy may use above the action's memory limit, in MB
 PYTHON_HEADROOM_MB = 128
 #: processes (threads included) per container
@@ -174,22 +170,7 @@ class ProcessContainer:
         return Crashed(f"The proxy did not answer: {exc!r} (exit code {self._proc.returncode})")
 
     async def logs(self, limit_bytes: int, wait_for_sentinel: bool = True) -> tuple[list[str], bool]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (LOG_WAIT_S if wait_for_sentinel else LOG_DRAIN_S)
-        streams = list(self._streams.values())
-        while not all(s.ended for s in streams) and (remaining := deadline - loop.time()) > 0:
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-        taken = [s.take() for s in streams]
-        lines, truncated = actlogs.limit(actlogs.merge(*(t[0] for t in taken)), limit_bytes)
-        for stream in streams:
-            truncated |= stream.dropped
-            stream.dropped = False
-        if not all(ended for _, ended in taken):
-            note = actlogs.LOG_FAILURE if wait_for_sentinel else actlogs.DEVELOPER_ERROR_WARNING
-            lines.append(actlogs.LogLine.now("stderr", note).format())
-        return lines, truncated
+        return await actlogs.collect(self._streams.values(), self._changed, limit_bytes, wait_for_sentinel)
 
     def _pids(self) -> list[int]:
         table = sb.process_table()
