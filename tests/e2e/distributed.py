@@ -78,10 +78,12 @@ class DistributedPlatform:
     data_dir: Path
     containers: str = "docker"
     invoker_count: int = 1
+    controller_count: int = 1
     api_host: str = ""
     auth: str = ""
     controllers: list[ServiceProcess] = field(default_factory=list)
     invokers: list[ServiceProcess] = field(default_factory=list)
+    controller_urls: list[str] = field(default_factory=list)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
@@ -111,17 +113,21 @@ class DistributedPlatform:
         # short sessions make the broker's group joins quick (see tests/services/kafka.py)
         bus_url = f"{self.kafka.url}?session_timeout_ms=2000"
         base_env = {"PYWHISK_STORE_URL": self.store_url, "PYWHISK_BUS_URL": bus_url, "PYWHISK_LOG_LEVEL": "INFO"}
-        port = free_port()
-        self.controller_port = port
-        self.controllers.append(ServiceProcess(
-            "controller0", ["controller", "--host", "127.0.0.1", "--port", str(port)],
-            base_env | {"PYWHISK_CONTROLLER_ID": "0", "PYWHISK_API_HOST": f"http://127.0.0.1:{port}"},
-            self.data_dir, "listening on port"))
-        self.controllers[0].start()
+        upstreams = []
+        for n in range(self.controller_count):
+            port = free_port()
+            upstreams.append(f"127.0.0.1:{port}")
+            controller = ServiceProcess(
+                f"controller{n}", ["controller", "--host", "127.0.0.1", "--port", str(port)],
+                base_env | {"PYWHISK_CONTROLLER_ID": str(n), "PYWHISK_API_HOST": f"http://127.0.0.1:{port}"},
+                self.data_dir, "listening on port")
+            controller.start()
+            self.controllers.append(controller)
+            self.controller_urls.append(f"http://127.0.0.1:{port}")
         first_id = random.randint(100, 900)
         for n in range(self.invoker_count):
             self.add_invoker(first_id + n, base_env)
-        gateway = self._stack.enter_context(nginx_gateway(self.data_dir / "nginx", [f"127.0.0.1:{port}"]))
+        gateway = self._stack.enter_context(nginx_gateway(self.data_dir / "nginx", upstreams))
         self.gateway = gateway
         self.api_host = gateway.http_url
         self.wskprops.write_text(f"APIHOST={self.api_host}\nAUTH={self.auth}\n")

@@ -139,3 +139,33 @@ async def test_store_and_bus_outages_answer_503_and_recover(stack: DistributedPl
             return status == 200
 
         await eventually(bus_back, timeout_s=120)
+
+
+async def test_two_controllers_behind_nginx_serve_the_same_actions_and_see_each_others_updates(
+    tmp_path: Path,
+) -> None:
+    platform = DistributedPlatform(data_dir=tmp_path / "stack", containers="process", controller_count=2)
+    platform.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            gateway = Api(platform, session)  # type: ignore[arg-type]
+            direct = []
+            for url in platform.controller_urls:
+                own = DistributedPlatform(data_dir=tmp_path / "unused", api_host=url, auth=platform.auth)
+                direct.append(Api(own, session))  # type: ignore[arg-type]
+            await gateway.put_action("shared", "def main(a):\n    return {'v': 1}\n")
+            for api in direct:  # both controllers cache the action
+                status, body, _ = await api.invoke("shared", blocking="true", result="true")
+                assert (status, body) == (200, {"v": 1})
+            await direct[0].put_action("shared", "def main(a):\n    return {'v': 2}\n")
+
+            async def second_sees_the_update() -> bool:
+                status, body, _ = await direct[1].invoke("shared", blocking="true", result="true")
+                return status == 200 and body == {"v": 2}
+
+            await eventually(second_sees_the_update, timeout_s=30)
+            for _ in range(6):
+                status, body, _ = await gateway.invoke("shared", blocking="true", result="true")
+                assert (status, body) == (200, {"v": 2})
+    finally:
+        platform.stop()
