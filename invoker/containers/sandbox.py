@@ -135,15 +135,22 @@ def bwrap_argv(
     hidden = [d for d in HIDDEN_DIRS if os.path.isdir(d)]
     for directory in hidden:
         argv += ["--tmpfs", directory]
+    made: set[Path] = set()
+
+    def parents_in_private_tmp(path: Path) -> list[str]:
+        # bwrap would create the directories above a bound path in the new /tmp as root-only
+        out = []
+        for parent in reversed(path.parents):
+            if parent.is_relative_to("/tmp") and parent != Path("/tmp") and parent not in made:
+                made.add(parent)
+                out += ["--perms", "0755", "--dir", str(parent)]
+        return out
+
     for path in sorted({str(p) for p in visible}):
-        if any(path == d or path.startswith(d + "/") for d in hidden) and os.path.exists(path):
-            argv += ["--ro-bind", path, path]
-    if socket_dir.is_relative_to("/tmp"):
-        # bwrap would create the directories above the socket directory in the new /tmp as root-only
-        for parent in reversed(socket_dir.parents):
-            if parent.is_relative_to("/tmp") and parent != Path("/tmp"):
-                argv += ["--perms", "0755", "--dir", str(parent)]
-    argv += ["--bind", str(socket_dir), str(socket_dir), "--chdir", "/tmp"]
+        # the private /tmp hides a checkout or a virtualenv under /tmp as much as the hidden directories do
+        if any(path == d or path.startswith(d + "/") for d in (*hidden, "/tmp")) and os.path.exists(path):
+            argv += [*parents_in_private_tmp(Path(path)), "--ro-bind", path, path]
+    argv += [*parents_in_private_tmp(socket_dir), "--bind", str(socket_dir), str(socket_dir), "--chdir", "/tmp"]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
     if drop_to_uid is None or setpriv is None:
         return [*argv, "--cap-drop", "ALL", "--"]

@@ -50,3 +50,18 @@ def test_home_directories_are_hidden_and_needed_paths_bound_back():
         assert f"--tmpfs {directory}" in text
         assert f"--ro-bind {directory} {directory}" in text
     assert "--ro-bind /usr/lib /usr/lib" not in text
+
+
+def test_a_checkout_or_virtualenv_under_tmp_is_bound_back_into_the_private_tmp(tmp_path: Path) -> None:
+    venv = Path("/tmp") / tmp_path.name / "venv"
+    venv.mkdir(parents=True)
+    try:
+        argv = bwrap_argv("bwrap", Path("/var/sock/c1"), 1, [venv])
+        tmpfs = argv.index("/tmp", argv.index("--tmpfs"))
+        bind = argv.index("--ro-bind", tmpfs)
+        assert argv[bind + 1:bind + 3] == [str(venv), str(venv)]
+        made = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--dir"]
+        assert str(venv.parent) in made
+    finally:
+        venv.rmdir()
+        venv.parent.rmdir()
