@@ -28,8 +28,8 @@ from invoker.containers import (
     OutOfMemory,
     RunResult,
     StartError,
-    TimedOut,
     UnsupportedKind,
+    proxy_http,
 )
 from whisk.config import InvokerSettings
 from whisk.logs import fields
@@ -155,7 +155,7 @@ class DockerContainer:
     async def initialize(self, payload: dict[str, Any], timeout_s: float) -> RunResult:
         for stream in self._streams.values():
             stream.clear()  # whatever the proxy printed while starting is not the action's
-        return await self._post("/init", payload, timeout_s, 64 * 1024)
+        return await self._post("/init", payload, timeout_s, proxy_http.INIT_BODY_BYTES)
 
     async def run(self, payload: dict[str, Any], timeout_s: float, max_body_bytes: int) -> RunResult:
         return await self._post("/run", payload, timeout_s, max_body_bytes)
@@ -163,20 +163,7 @@ class DockerContainer:
     async def _post(self, path: str, payload: dict[str, Any], timeout_s: float, max_body: int) -> RunResult:
         if self._destroyed or self._session is None:
             raise Crashed("The container was destroyed.")
-        start_ms = _now_ms()
-        kept, size = bytearray(), 0
-        try:
-            async with self._session.post(path, json=payload, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-                async for chunk in resp.content.iter_chunked(65536):
-                    size += len(chunk)
-                    if len(kept) < max_body:
-                        kept += chunk[: max_body - len(kept)]
-                status = resp.status
-        except TimeoutError:
-            raise TimedOut(f"No answer from {path} within {timeout_s:g} s.") from None
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            raise await self._crashed(exc) from exc
-        return RunResult(status, bytes(kept), size, start_ms, _now_ms())
+        return await proxy_http.post(self._session, path, payload, timeout_s, max_body, self._crashed)
 
     async def _crashed(self, exc: BaseException) -> Crashed:
         if self._destroyed:
@@ -403,7 +390,8 @@ class DockerContainerFactory:
             raise
         log.info(
             "container started",
-            extra=fields(container=docker_name, kind=runtime.kind, id=container.id[:12], start_ms=_since_ms(started)),
+            extra=fields(container=docker_name, kind=runtime.kind, id=container.id[:12],
+                         start_ms=proxy_http.since_ms(started)),
         )
         return container
 
@@ -482,10 +470,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
     except RuntimeError:
         return None
 
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _since_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

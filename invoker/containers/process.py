@@ -26,8 +26,8 @@ from invoker.containers import (
     OutOfMemory,
     RunResult,
     StartError,
-    TimedOut,
     UnsupportedKind,
+    proxy_http,
 )
 from invoker.containers import sandbox as sb
 from whisk.config import InvokerSettings
@@ -133,7 +133,7 @@ class ProcessContainer:
     async def initialize(self, payload: dict[str, Any], timeout_s: float) -> RunResult:
         for stream in self._streams.values():
             stream.clear()  # whatever the proxy printed while starting is not the action's
-        return await self._post("/init", payload, timeout_s, 64 * 1024)
+        return await self._post("/init", payload, timeout_s, proxy_http.INIT_BODY_BYTES)
 
     async def run(self, payload: dict[str, Any], timeout_s: float, max_body_bytes: int) -> RunResult:
         return await self._post("/run", payload, timeout_s, max_body_bytes)
@@ -141,22 +141,8 @@ class ProcessContainer:
     async def _post(self, path: str, payload: dict[str, Any], timeout_s: float, max_body: int) -> RunResult:
         if self._destroyed or self._session is None:
             raise Crashed("The container was destroyed.")
-        start_ms = _now_ms()
-        kept, size = bytearray(), 0
-        try:
-            async with self._session.post(
-                f"http://localhost{path}", json=payload, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as response:
-                async for chunk in response.content.iter_chunked(65536):
-                    size += len(chunk)
-                    if len(kept) < max_body:
-                        kept += chunk[: max_body - len(kept)]
-                status = response.status
-        except TimeoutError:
-            raise TimedOut(f"No answer from {path} within {timeout_s:g} s.") from None
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            raise await self._crashed(exc) from exc
-        return RunResult(status, bytes(kept), size, start_ms, _now_ms())
+        url = f"http://localhost{path}"
+        return await proxy_http.post(self._session, url, payload, timeout_s, max_body, self._crashed)
 
     async def _crashed(self, exc: BaseException) -> Crashed:
         with contextlib.suppress(TimeoutError):
@@ -321,7 +307,8 @@ class ProcessContainerFactory:
             raise
         log.info(
             "container started",
-            extra=fields(container=name, kind=runtime.kind, pid=proc.pid, uid=uid, start_ms=_since_ms(started)),
+            extra=fields(
+                container=name, kind=runtime.kind, pid=proc.pid, uid=uid, start_ms=proxy_http.since_ms(started)),
         )
         return container
 
@@ -463,10 +450,3 @@ def _seal(socket_dir: Path) -> None:
     os.chown(socket_dir, 0, 0)
     socket_dir.chmod(0o711)
 
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _since_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
