@@ -80,7 +80,8 @@ ensure_docker() {
   if ! docker info >/dev/null 2>&1; then
     command -v dockerd >/dev/null || apt_install docker.io
     log "starting dockerd in the background (log: $STATE/dockerd.log)"
-    setsid dockerd </dev/null >>"$STATE/dockerd.log" 2>&1 &
+    # 9>&-: the daemon outlives this script and must not inherit (and so hold forever) the build lock
+    setsid dockerd </dev/null >>"$STATE/dockerd.log" 2>&1 9>&- &
     pid=$!
   fi
   for i in $(seq 120); do

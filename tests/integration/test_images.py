@@ -8,9 +8,11 @@ script's message; they never skip. Each test removes the containers it started, 
 from __future__ import annotations
 
 import base64
+import fcntl
 import http.client
 import io
 import json
+import os
 import subprocess
 import textwrap
 import time
@@ -72,6 +74,18 @@ def docker(*args: str, timeout_s: float = 60) -> str:
 def images() -> str:
     """The output of a deploy/images.sh run: all four images exist and are current."""
     return images_sh()
+
+
+def test_the_build_lock_is_free_once_a_run_has_finished(images: str) -> None:
+    # dockerd, when the script starts it, outlives the script: it must not inherit the lock's descriptor
+    default = "/var/tmp/pywhisk" if os.getuid() == 0 else str(Path.home() / ".cache" / "pywhisk")
+    lock = Path(os.environ.get("PYWHISK_STATE_DIR") or default) / "images.lock"
+    with lock.open("a") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail(f"{lock} is still held after deploy/images.sh finished")
+        fcntl.flock(held, fcntl.LOCK_UN)
 
 
 @dataclass
