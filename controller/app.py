@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from controller import system
 from controller.api.actions import MAX_ACTION_BODY_BYTES
 from controller.auth import Authenticator
 from controller.balancer import LoadBalancer
 from controller.context import CONTROLLER, Controller, EntityCache
 from controller.errors import error_middleware
 from controller.routes import add_routes
+from controller.throttle import ThrottleDefaults, Throttles
 from whisk.bus import Bus
 from whisk.config import ControllerSettings
 from whisk.store import Store
@@ -45,9 +47,12 @@ def make_app(settings: ControllerSettings, store: Store, bus: Bus) -> web.Applic
         balancer=balancer,
         authenticator=Authenticator(store, settings.identity_cache_s),
         entities=entities,
+        throttles=Throttles(ThrottleDefaults(
+            settings.invocations_per_minute, settings.concurrent_invocations, settings.fires_per_minute)),
     )
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await system.install(store)
         await entities.start()
         await balancer.start()
         yield

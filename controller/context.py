@@ -12,9 +12,11 @@ from aiohttp import web
 
 from controller.auth import Authenticator, entitled_namespace
 from controller.balancer import LoadBalancer
+from controller.throttle import Throttles
 from whisk.bus import Bus, BusError, Record, consume_forever
 from whisk.config import ControllerSettings
 from whisk.entities.identity import Identity
+from whisk.entities.names import DEFAULT_NAMESPACE
 from whisk.messages import CACHE_INVALIDATION_TOPIC, CacheInvalidationMessage
 from whisk.store import Document, Store
 
@@ -81,9 +83,17 @@ class Controller:
     balancer: LoadBalancer
     authenticator: Authenticator
     entities: EntityCache
+    throttles: Throttles
 
     async def caller(self, request: web.Request) -> Identity:
         return await self.authenticator.identify(request.headers.get("Authorization"))
+
+    async def caller_reading(self, request: web.Request) -> tuple[Identity, str]:
+        """The authenticated identity and the namespace the URL addresses (`_` resolved), not yet entitled: reads
+        and invocations may reach other namespaces' published packages, which the handler checks."""
+        identity = await self.caller(request)
+        namespace = request.match_info["namespace"]
+        return identity, identity.namespace if namespace == DEFAULT_NAMESPACE else namespace
 
     async def caller_in(self, request: web.Request) -> tuple[Identity, str]:
         """The authenticated identity and the namespace the URL addresses, resolved and entitled."""

@@ -2,7 +2,8 @@
 
 from aiohttp import web
 
-from controller.api import actions, activations, info, namespaces
+from controller.api import actions, activations, info, namespaces, packages, rules, triggers
+from controller.api import web as web_actions
 
 NS = "/api/v1/namespaces/{namespace}"
 
@@ -31,4 +32,14 @@ def add_routes(app: web.Application) -> None:
         web.get(f"{NS}/activations/{{activation_id}}", activations.get_activation),
         web.get(f"{NS}/activations/{{activation_id}}/logs", activations.get_logs),
         web.get(f"{NS}/activations/{{activation_id}}/result", activations.get_result),
+
+        web.get(f"{NS}/packages", packages.list_packages),
+        web.get(f"{NS}/packages/", packages.list_packages),
+        web.get(f"{NS}/packages/{{name}}", packages.get_package),
+        web.put(f"{NS}/packages/{{name}}", packages.put_package),
+        web.delete(f"{NS}/packages/{{name}}", packages.delete_package),
     ])
+    # triggers, rules, web actions and API routes declare their own route tables
+    app.add_routes(triggers.ROUTES)
+    app.add_routes(rules.ROUTES)
+    app.add_routes(web_actions.ROUTES)

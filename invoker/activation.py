@@ -217,6 +217,8 @@ def record(msg: ActivationMessage, action: WhiskAction, execution: Execution) ->
     ]
     if execution.init_ms is not None:
         annotations.append(KeyValue(key="initTime", value=execution.init_ms))
+    if msg.binding is not None:
+        annotations.append(KeyValue(key="binding", value=msg.binding))
     return WhiskActivation(
         namespace=msg.user.namespace,
         name=action.name,
@@ -246,6 +248,8 @@ def fallback_record(
             KeyValue(key="limits", value=action.limits.model_dump()),
         ]
     annotations.append(KeyValue(key="timeout", value=False))
+    if msg.binding is not None:
+        annotations.append(KeyValue(key="binding", value=msg.binding))
     return WhiskActivation(
         namespace=msg.user.namespace,
         name=action.name if action else msg.action.name,

@@ -68,6 +68,10 @@ class ControllerSettings(_Settings):
     identity_cache_s: float = Field(default=60.0, ge=0)
     #: largest request body, in bytes
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: throttles of namespaces that set none of their own (OpenWhisk's deployment defaults)
+    invocations_per_minute: int = Field(default=60, ge=1)
+    concurrent_invocations: int = Field(default=30, ge=1)
+    fires_per_minute: int = Field(default=60, ge=1)
 
 
 class StandaloneSettings(_Settings):

@@ -69,6 +69,8 @@ class ActivationMessage(_Message):
     cause: str | None = None
     #: the caller's key, only for actions annotated `provide-api-key: true` (for `__OW_API_KEY`)
     apiKey: str | None = None
+    #: `ns/binding` when the action was reached through a package binding (recorded as an annotation)
+    binding: str | None = None
 
 
 class CompletionMessage(_Message):
@@ -105,3 +107,12 @@ class CacheInvalidationMessage(_Message):
 
     key: str
     instanceId: str
+
+
+FEEDS_TOPIC = "feeds"
+
+
+class FeedChangedMessage(_Message):
+    """A feed registration was created, changed or deleted (`trigger` is `ns/name`): the feed service re-reads it."""
+
+    trigger: str

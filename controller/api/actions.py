@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -13,18 +12,17 @@ from controller import messages
 from controller.api.common import entity_name
 from controller.auth import parse_basic
 from controller.context import Controller, controller_of
-from controller.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
+from controller.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from controller.invoke import as_action, as_package, invoke, readable_package, resolve_action
 from controller.requests import bool_param, int_param, list_window, read_json_object
-from whisk import logs
+from controller.sequences import check_sequence
 from whisk.entities import limits, params
 from whisk.entities.action import ActionPut, Exec, WhiskAction
-from whisk.entities.activation import SUCCESS, WHISK_ERROR, WhiskActivation
+from whisk.entities.activation import SUCCESS, WHISK_ERROR
 from whisk.entities.limits import ActionLimits, ActionLimitsPut
-from whisk.entities.names import FullyQualifiedName
+from whisk.entities.names import FullyQualifiedName, is_valid_name
 from whisk.entities.params import KeyValue, KeyValues
 from whisk.entities.semver import DEFAULT_VERSION, bump
-from whisk.ids import new_activation_id
-from whisk.messages import ActionRef, ActivationMessage, ControllerRef
 from whisk.runtimes import BLACKBOX, SEQUENCE, manifest
 from whisk.store import Conflict as StoreConflict
 from whisk.store import Document
@@ -39,22 +37,32 @@ PROVIDE_API_KEY = "provide-api-key"
 
 async def list_actions(request: web.Request) -> web.Response:
     ctl = controller_of(request)
-    _, namespace = await ctl.caller_in(request)
-    if request.match_info.get("package"):
-        raise NotFound(messages.NOT_FOUND)
+    identity, namespace = await ctl.caller_reading(request)
+    package = request.match_info.get("package")
+    if package is not None:
+        if not is_valid_name(package):
+            raise BadRequest(messages.ILLEGAL_NAME)
+        listed = await readable_package(ctl, identity, f"{namespace}/{package}")
+        where = listed.binding.doc_id if listed.binding else listed.doc_id
+        if listed.binding is not None:
+            await readable_package(ctl, identity, where)
+    elif namespace != identity.namespace:
+        raise Forbidden(messages.NOT_AUTHORIZED)
+    else:
+        where = namespace
     limit, skip = list_window(request, ACTIONS)
     if bool_param(request, "count"):
-        return web.json_response({ACTIONS: await ctl.store.count_entities(namespace, ACTIONS)})
-    docs = await ctl.store.list_entities(namespace, ACTIONS, limit, skip)
+        return web.json_response({ACTIONS: await ctl.store.count_entities(where, ACTIONS)})
+    docs = await ctl.store.list_entities(where, ACTIONS, limit, skip)
     return web.json_response([WhiskAction.model_validate(doc.body).summary() for doc in docs])
 
 
 async def get_action(request: web.Request) -> web.Response:
     ctl = controller_of(request)
-    _, namespace = await ctl.caller_in(request)
-    fqn = entity_name(request, namespace)
-    action = _as_action(await ctl.store.get_entity(fqn.doc_id()))
-    return web.json_response(action.api(with_code=bool_param(request, "code", default=True)))
+    identity, namespace = await ctl.caller_reading(request)
+    resolved = await resolve_action(ctl, identity, entity_name(request, namespace))
+    shown = resolved.action.model_copy(update={"parameters": params.from_dict(resolved.parameters)})
+    return web.json_response(shown.api(with_code=bool_param(request, "code", default=True)))
 
 
 async def delete_action(request: web.Request) -> web.Response:
@@ -62,7 +70,7 @@ async def delete_action(request: web.Request) -> web.Response:
     _, namespace = await ctl.caller_in(request)
     fqn = entity_name(request, namespace)
     doc = await ctl.store.get_entity(fqn.doc_id())
-    action = _as_action(doc)
+    action = as_action(doc)
     await ctl.store.delete_entity(doc.doc_id, doc.rev)
     await ctl.entities.invalidate(doc.doc_id)
     return web.json_response(action.api())
@@ -70,10 +78,12 @@ async def delete_action(request: web.Request) -> web.Response:
 
 async def put_action(request: web.Request) -> web.Response:
     ctl = controller_of(request)
-    _, namespace = await ctl.caller_in(request)
+    identity, namespace = await ctl.caller_in(request)
     fqn = entity_name(request, namespace)
     overwrite = bool_param(request, "overwrite")
     content = ActionPut.model_validate(await read_json_object(request, MAX_ACTION_BODY_BYTES))
+    if fqn.package is not None:
+        await _writable_package(ctl, f"{fqn.namespace}/{fqn.package}")
     doc_id = fqn.doc_id()
     try:
         existing: Document | None = await ctl.store.get_entity(doc_id)
@@ -84,6 +94,8 @@ async def put_action(request: web.Request) -> web.Response:
     if existing is not None and not overwrite:
         raise Conflict(messages.ALREADY_EXISTS)
     current = WhiskAction.model_validate(existing.body) if existing else None
+    if content.exec is not None and content.exec.kind == SEQUENCE:
+        content = content.model_copy(update={"exec": await check_sequence(ctl, identity, fqn, content.exec)})
     action = _merge(fqn, content, current)
     try:
         await ctl.store.put_entity(doc_id, ACTIONS, action.model_dump(mode="json"), existing.rev if existing else None)
@@ -93,10 +105,14 @@ async def put_action(request: web.Request) -> web.Response:
     return web.json_response(action.api())
 
 
-def _as_action(doc: Document) -> WhiskAction:
-    if doc.entity_type != ACTIONS:
-        raise Conflict(messages.WRONG_COLLECTION)
-    return WhiskAction.model_validate(doc.body)
+async def _writable_package(ctl: Controller, doc_id: str) -> None:
+    """Actions may be put only into an existing package of the caller's own, never into a binding."""
+    try:
+        package = as_package(await ctl.store.get_entity(doc_id))
+    except StoreNotFound:
+        raise NotFound(messages.NOT_FOUND) from None
+    if package.binding is not None:
+        raise BadRequest(messages.ACTION_IN_BINDING)
 
 
 def _merge(fqn: FullyQualifiedName, content: ActionPut, current: WhiskAction | None) -> WhiskAction:
@@ -139,7 +155,7 @@ def _checked_exec(exec_: Exec) -> Exec:
         known = ", ".join(runtimes.known_kinds())
         raise BadRequest(messages.MALFORMED.format(detail=messages.KIND_UNKNOWN.format(kind=exec_.kind, kinds=known)))
     if kind == SEQUENCE:
-        raise BadRequest(messages.MALFORMED.format(detail=messages.KIND_NOT_SUPPORTED.format(kind=kind)))
+        return exec_.model_copy(update={"kind": kind, "binary": False, "code": None, "image": None})
     if kind == BLACKBOX:
         if not exec_.image:
             raise BadRequest(messages.MALFORMED.format(detail=messages.IMAGE_MISSING))
@@ -161,41 +177,27 @@ def _check_parameters_size(parameters: KeyValues) -> None:
 
 async def invoke_action(request: web.Request) -> web.Response:
     ctl = controller_of(request)
-    identity, namespace = await ctl.caller_in(request)
+    identity, namespace = await ctl.caller_reading(request)
     fqn = entity_name(request, namespace)
     blocking = bool_param(request, "blocking")
     result_only = bool_param(request, "result")
     wait_ms = _blocking_wait_ms(request, ctl.settings.max_blocking_wait_ms)
     payload = await read_json_object(request, ctl.settings.max_body_bytes)
-    action = _as_action(doc := await ctl.entities.get(fqn.doc_id()))
-    if action.annotation("final") is True and set(payload) & {p.key for p in action.parameters}:
+    resolved = await resolve_action(ctl, identity, fqn)
+    if resolved.action.annotation("final") is True and set(payload) & set(resolved.parameters):
         raise BadRequest(messages.RESERVED_PARAMETERS)
-
-    activation_id = new_activation_id()
+    ctl.throttles.check_invocation(identity, ctl.balancer.in_flight(identity.namespace))
     api_key = None
-    if action.annotation(PROVIDE_API_KEY) is True:
+    if resolved.action.annotation(PROVIDE_API_KEY) is True:
         credentials = parse_basic(request.headers.get("Authorization"))
         api_key = ":".join(credentials) if credentials else None
-    message = ActivationMessage(
-        transid=(logs.transaction_id.get(), int(time.time() * 1000)),
-        action=ActionRef(path=action.namespace, name=action.name, version=action.version, revision=doc.rev),
-        user=identity,
-        activationId=activation_id,
-        rootControllerIndex=ControllerRef(asString=ctl.settings.controller_id),
-        blocking=blocking,
-        content=payload,
-        apiKey=api_key,
-    )
-    completion = await ctl.balancer.publish(
-        message, f"{action.namespace}/{action.name}", action.limits.timeout, action.limits.memory)
-    headers = {ACTIVATION_ID_HEADER: activation_id}
-    if not blocking:
-        return web.json_response({"activationId": activation_id}, status=202, headers=headers)
-    record = await _wait_for_record(ctl, completion, namespace, activation_id, wait_ms)
-    if record is None:
-        return web.json_response({"activationId": activation_id}, status=202, headers=headers)
+    outcome = await invoke(ctl, identity, resolved, payload, blocking=blocking, wait_ms=wait_ms, api_key=api_key)
+    headers = {ACTIVATION_ID_HEADER: outcome.activation_id}
+    record = outcome.record
+    if not blocking or record is None:
+        return web.json_response({"activationId": outcome.activation_id}, status=202, headers=headers)
     body: Any = record.response.result if result_only else record.api()
-    return web.json_response(body, status=_invoke_status(record.response.statusCode), headers=headers)
+    return web.json_response(body, status=invoke_status(record.response.statusCode), headers=headers)
 
 
 def _blocking_wait_ms(request: web.Request, max_ms: int) -> int:
@@ -207,25 +209,7 @@ def _blocking_wait_ms(request: web.Request, max_ms: int) -> int:
     return timeout
 
 
-async def _wait_for_record(
-    ctl: Controller, completion: asyncio.Future[Any], namespace: str, activation_id: str, wait_ms: int
-) -> WhiskActivation | None:
-    """The finished record if it arrives within `wait_ms`, else None (the action goes on)."""
-    try:
-        done = await asyncio.wait_for(asyncio.shield(completion), wait_ms / 1000)
-    except TimeoutError:
-        return None
-    if done is None:
-        raise ServiceUnavailable(messages.SERVICE_UNAVAILABLE)
-    if done.response is not None:
-        return WhiskActivation.model_validate(done.response)
-    try:
-        return await ctl.store.get_activation(namespace, activation_id)
-    except StoreNotFound:
-        return None
-
-
-def _invoke_status(status_code: int) -> int:
+def invoke_status(status_code: int) -> int:
     """OpenWhisk's mapping: success 200; application and developer errors 502; whisk errors 500."""
     if status_code == SUCCESS:
         return 200

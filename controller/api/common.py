@@ -7,36 +7,29 @@ from typing import Any
 from aiohttp import web
 
 from controller import messages
-from controller.errors import BadRequest, NotFound
+from controller.errors import BadRequest
+from controller.throttle import Throttles
 from whisk.entities import limits
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath, FullyQualifiedName, is_valid_name
 from whisk.runtimes import manifest
 
-#: OpenWhisk's deployment defaults (ansible and standalone), applied when a namespace sets none
-DEFAULT_INVOCATIONS_PER_MINUTE = 60
-DEFAULT_CONCURRENT_INVOCATIONS = 30
-DEFAULT_FIRES_PER_MINUTE = 60
-
 
 def entity_name(request: web.Request, namespace: str) -> FullyQualifiedName:
-    """The entity the URL names, in the caller's resolved namespace. Packages do not exist yet: a package path is
-    parsed and answered 404."""
+    """The entity the URL names (`{name}` and, for actions in packages, `{package}`), in `namespace`."""
     name = request.match_info["name"]
     package = request.match_info.get("package")
     if not is_valid_name(name) or (package is not None and not is_valid_name(package)):
         raise BadRequest(messages.ILLEGAL_NAME)
-    if package is not None:
-        raise NotFound(messages.NOT_FOUND)
-    return FullyQualifiedName(EntityPath(namespace), name)
+    return FullyQualifiedName(EntityPath(namespace, package), name)
 
 
-def namespace_limits(identity: Identity) -> dict[str, Any]:
-    own = identity.limits
+def namespace_limits(throttles: Throttles, identity: Identity) -> dict[str, Any]:
+    own = throttles.limits_of(identity)
     return {
-        "invocationsPerMinute": own.invocationsPerMinute or DEFAULT_INVOCATIONS_PER_MINUTE,
-        "concurrentInvocations": own.concurrentInvocations or DEFAULT_CONCURRENT_INVOCATIONS,
-        "firesPerMinute": own.firesPerMinute or DEFAULT_FIRES_PER_MINUTE,
+        "invocationsPerMinute": own.invocations_per_minute,
+        "concurrentInvocations": own.concurrent_invocations,
+        "firesPerMinute": own.fires_per_minute,
         "allowedKinds": manifest().known_kinds(),
         "storeActivations": True,
         "maxParameterSize": f"{limits.MAX_PARAMETERS_BYTES // 1024 // 1024} MB",

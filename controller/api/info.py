@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from controller.api.common import namespace_limits
+from controller.context import controller_of
 from whisk.entities.identity import Identity
 from whisk.runtimes import manifest
 
@@ -20,7 +21,7 @@ def _runtimes() -> dict[str, list[dict[str, object]]]:
 
 
 async def platform_info(request: web.Request) -> web.Response:
-    limits = namespace_limits(Identity(subject="", namespace="", uuid=""))
+    limits = namespace_limits(controller_of(request).throttles, Identity(subject="", namespace="", uuid=""))
     return web.json_response({
         "description": DESCRIPTION,
         "api_paths": ["/api/v1"],

@@ -12,5 +12,6 @@ async def list_namespaces(request: web.Request) -> web.Response:
 
 
 async def get_limits(request: web.Request) -> web.Response:
-    identity, _ = await controller_of(request).caller_in(request)
-    return web.json_response(namespace_limits(identity))
+    ctl = controller_of(request)
+    identity, _ = await ctl.caller_in(request)
+    return web.json_response(namespace_limits(ctl.throttles, identity))

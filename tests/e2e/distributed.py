@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.platform import REPO
+from tests.e2e.platform import GENEROUS_THROTTLES, REPO, run_admin
 from tests.services.couchdb import couchdb_server
 from tests.services.kafka import free_port, kafka_broker
 from tests.services.nginx import nginx_gateway
@@ -85,6 +85,10 @@ class DistributedPlatform:
     invokers: list[ServiceProcess] = field(default_factory=list)
     controller_urls: list[str] = field(default_factory=list)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    store_url: str = ""
+
+    def admin(self, *argv: str) -> str:
+        return run_admin(self.store_url, *argv)
 
     @property
     def wskprops(self) -> Path:
@@ -112,7 +116,8 @@ class DistributedPlatform:
             capture_output=True, text=True, check=True, cwd=REPO, timeout=60).stdout.strip().splitlines()[-1]
         # short sessions make the broker's group joins quick (see tests/services/kafka.py)
         bus_url = f"{self.kafka.url}?session_timeout_ms=2000"
-        base_env = {"PYWHISK_STORE_URL": self.store_url, "PYWHISK_BUS_URL": bus_url, "PYWHISK_LOG_LEVEL": "INFO"}
+        base_env = {"PYWHISK_STORE_URL": self.store_url, "PYWHISK_BUS_URL": bus_url, "PYWHISK_LOG_LEVEL": "INFO",
+                    **GENEROUS_THROTTLES}
         upstreams = []
         for n in range(self.controller_count):
             port = free_port()

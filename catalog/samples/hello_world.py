@@ -1,0 +1,3 @@
+def main(args):
+    print(f"hello {args.get('payload', 'world')}!")
+    return {}

@@ -1,0 +1,5 @@
+"""(being written) triggers routes of issue 5."""
+
+from aiohttp import web
+
+ROUTES: list[web.RouteDef] = []
