@@ -27,8 +27,12 @@ PROG = "pywsk"
 GROUPS: dict[str, tuple[str, str]] = {
     "action": ("work with actions", "pywsk.commands.action"),
     "activation": ("work with activations", "pywsk.commands.activation"),
+    "api": ("work with APIs", "pywsk.commands.api"),
     "namespace": ("work with namespaces", "pywsk.commands.namespace"),
+    "package": ("work with packages", "pywsk.commands.package"),
     "property": ("work with whisk properties", "pywsk.commands.property"),
+    "rule": ("work with rules", "pywsk.commands.rule"),
+    "trigger": ("work with triggers", "pywsk.commands.trigger"),
 }
 
 # Global flags: (dest, flags, metavar or "" for a boolean flag, help)

@@ -165,7 +165,7 @@ def _struct(obj: dict, fields: list[tuple[str, str | None]], nested: dict[str, A
             continue
         if not present:
             value = _ZERO.get(key)
-        if key in nested and isinstance(value, dict):
+        if key in nested and isinstance(value, dict | list):
             value = nested[key](value)
         elif key in ("annotations", "parameters") and isinstance(value, list):
             value = [_key_value(kv) for kv in value]
@@ -191,8 +191,81 @@ def action_view(action: dict) -> dict:
     return _struct(
         action,
         _ACTION_FIELDS,
-        {"exec": lambda e: _struct(e, _EXEC_FIELDS), "limits": lambda lim: _struct(lim, _LIMITS_FIELDS)},
+        {"exec": _object_of(_EXEC_FIELDS), "limits": _object_of(_LIMITS_FIELDS)},
     )
+
+
+_PACKAGE_FIELDS = [
+    ("namespace", "str"),
+    ("name", "str"),
+    ("version", "str"),
+    ("publish", "ptr"),
+    ("annotations", "list"),
+    ("parameters", "list"),
+    ("binding", "ptr"),
+    ("actions", "list"),
+    ("feeds", "list"),
+    ("updated", "int"),
+]
+_TRIGGER_FIELDS = [
+    ("namespace", "str"),
+    ("name", "str"),
+    ("version", "str"),
+    ("activationId", "str"),
+    ("annotations", "list"),
+    ("parameters", "list"),
+    ("limits", "ptr"),
+    ("publish", "ptr"),
+    ("rules", "list"),
+    ("updated", "int"),
+]
+_RULE_FIELDS = [
+    ("namespace", "str"),
+    ("name", "str"),
+    ("version", "str"),
+    ("status", None),
+    ("trigger", None),
+    ("action", None),
+    ("publish", "ptr"),
+    ("updated", "int"),
+]
+
+
+def _filters(fields: list[tuple[str, str | None]]) -> dict[str, tuple[str, Any]]:
+    zeros = {"str": "", "int": 0}
+    return {key.lower(): (key, zeros.get(kind or "", "" if key == "status" else None)) for key, kind in fields}
+
+
+PACKAGE_FIELD_FILTERS = _filters(_PACKAGE_FIELDS)
+TRIGGER_FIELD_FILTERS = _filters(_TRIGGER_FIELDS)
+RULE_FIELD_FILTERS = _filters(_RULE_FIELDS)
+
+
+def package_view(package: dict) -> dict:
+    """A package as `wsk package get` prints it (Go `whisk.Package` field order)."""
+    return _struct(package, _PACKAGE_FIELDS, {"actions": _list_of(action_view), "feeds": _list_of(action_view)})
+
+
+def trigger_view(trigger: dict) -> dict:
+    """A trigger as `wsk trigger get` prints it (Go `whisk.Trigger` field order)."""
+    return _struct(trigger, _TRIGGER_FIELDS)
+
+
+def rule_view(rule: dict) -> dict:
+    """A rule as `wsk rule get` prints it (Go `whisk.Rule` field order)."""
+    return _struct(rule, _RULE_FIELDS)
+
+
+def _list_of(view: Any) -> Any:
+    return lambda items: (
+        [view(i) if isinstance(i, dict) else go_sorted(i) for i in items]
+        if isinstance(items, list)
+        else go_sorted(items)
+    )
+
+
+def _object_of(fields: list[tuple[str, str | None]]) -> Any:
+    return lambda obj: _struct(obj, fields) if isinstance(obj, dict) else go_sorted(obj)
 
 
 def status_code_of(activation: dict) -> int:
@@ -220,7 +293,7 @@ def activation_view(activation: dict) -> dict:
         response = dict(response)
         response["statusCode"] = status_code_of(activation)
         obj["response"] = response
-    return _struct(obj, _ACTIVATION_FIELDS, {"response": lambda r: _struct(r, _RESPONSE_FIELDS)})
+    return _struct(obj, _ACTIVATION_FIELDS, {"response": _object_of(_RESPONSE_FIELDS)})
 
 
 def field_value(view: dict, filters: dict[str, tuple[str, Any]], field: str) -> Any:

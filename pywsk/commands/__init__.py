@@ -1,1 +1,2 @@
-"""pywsk command groups: `action`, `activation`, `namespace`, `property` (one module each, imported on demand)."""
+"""pywsk command groups: `action`, `activation`, `api`, `namespace`, `package`, `property`, `rule`, `trigger`
+(one module each, imported on demand)."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import secrets
 from typing import Any
 from urllib.parse import quote
 
 from pywsk.cli import Command, Context, add_param_flags, check_args, key_values
 from pywsk.client import Response
+from pywsk.commands.common import entity_summary, full_name, param_union
 from pywsk.config import base_url
 from pywsk.errors import (
     EXIT_CODE_ERR_GENERAL,
@@ -163,6 +165,54 @@ def _delete_key(pairs: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return pairs
 
 
+def web_secure_secret(mode: str) -> int | bool | str:
+    """The `require-whisk-auth` value for `--web-secure`: `true` -> a random integer (at most 2^53 - 1, so that
+    JavaScript reads it exactly, as wsk does), `false` -> False, anything else -> that string."""
+    lowered = mode.lower()
+    if lowered == "true":
+        return secrets.randbits(53)
+    if lowered == "false":
+        return False
+    return mode
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _web_secure_annotations(
+    opts: argparse.Namespace, annots: list[dict[str, Any]] | None, existing: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """wsk's `augmentWebSecureArg`: (annotations, whether an existing secret is removed)."""
+    disable_web = opts.web is not None and opts.web.lower() in ("false", "no")
+    existing_annots = existing.get("annotations") or [] if existing is not None else []
+    if existing_annots and not isinstance(existing_annots, list):
+        existing_annots = []
+    web_now = kv_get(annots, WEB_EXPORT) is True
+    web_before = kv_get(existing_annots, WEB_EXPORT) is True
+    if not (web_now or (web_before and not disable_web)):
+        raise _usage_error("The --web-secure option is only valid when the --web option is enabled.")
+    result = list(annots or [])
+    if existing is not None:
+        if annots is None:
+            result = _append_missing(result, existing_annots)
+        else:
+            keep = (WEB_EXPORT, RAW_HTTP, FINAL, WEB_SECURE)
+            carried = [kv for kv in existing_annots if isinstance(kv, dict) and kv.get("key") in keep]
+            result = _append_missing(result, carried)
+    secret = web_secure_secret(opts.web_secure)
+    index = _find_key(result, WEB_SECURE)
+    current = result[index].get("value") if index >= 0 else None
+    if index >= 0 and secret is False:
+        return _delete_key(result, WEB_SECURE), True
+    if index >= 0 and _is_int(current) and _is_int(secret):
+        return result, False  # keep the secret already generated
+    if index >= 0:
+        result[index] = {"key": WEB_SECURE, "value": secret}
+        return result, False
+    return [*result, {"key": WEB_SECURE, "value": secret}], False
+
+
 def _get_action(ctx: Context, qn: QualifiedName, fetch_code: bool) -> dict[str, Any]:
     client = ctx.client()
     try:
@@ -221,6 +271,12 @@ def _build_insert(p: argparse.ArgumentParser, update: bool) -> None:
         help="treat ACTION as a web action, a raw HTTP web action, or as a standard action; yes | true = "
         "web action, raw = raw HTTP web action, no | false = standard action",
     )
+    p.add_argument(
+        "--web-secure",
+        metavar="SECRET",
+        help="secure the web action. where SECRET is true, false, or any string. Only valid when the ACTION is a web "
+        "action",
+    )
     add_param_flags(p)
     if update:
         p.add_argument(
@@ -252,15 +308,15 @@ def _parse_action(ctx: Context, opts: argparse.Namespace, update: bool) -> tuple
         raise _no_artifact()
 
     annots = _pairs(annotations) if annotations is not None else None
+    existing = None
+    if update and (opts.web is not None or opts.web_secure is not None):
+        try:
+            existing = _get_action(ctx, qn, fetch_code=False)
+        except WskError as exc:
+            if exc.exit_code != EXIT_CODE_NOT_FOUND:
+                raise
     if opts.web is not None:
         web_export, raw_http, final = _web_annotations(opts.web)
-        existing = None
-        if update:
-            try:
-                existing = _get_action(ctx, qn, fetch_code=False)
-            except WskError as exc:
-                if exc.exit_code != EXIT_CODE_NOT_FOUND:
-                    raise
         result = list(annots or [])
         if annots is None and existing is not None:
             result = _append_missing(result, existing.get("annotations") or [])
@@ -279,10 +335,15 @@ def _parse_action(ctx: Context, opts: argparse.Namespace, update: bool) -> tuple
             ]
             result = _append_missing(result, secure[:1])
         annots = result
+    del_annotations = list(opts.del_annotation) if update else []
+    if opts.web_secure is not None:
+        annots, removed = _web_secure_annotations(opts, annots, existing)
+        if removed and WEB_SECURE not in del_annotations:
+            del_annotations.append(WEB_SECURE)
     if annots:
         body["annotations"] = annots
-    if update and opts.del_annotation:
-        body["delAnnotations"] = list(opts.del_annotation)
+    if del_annotations:
+        body["delAnnotations"] = del_annotations
     if params:
         body["parameters"] = _pairs(params)
     limits = _limits(opts)
@@ -333,50 +394,10 @@ def _build_get(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-as", metavar="FILE", help="file to save action code to")
 
 
-def _param_union(annotations: Any, parameters: Any) -> list[str]:
-    """wsk's `getParamUnion`: bound parameters (tagged `*`, or `**` when final) plus annotated ones, sorted."""
-    tag = "**" if kv_get(annotations, FINAL) is True else "*"
-    bound = sorted(str(kv.get("key")) for kv in parameters or [] if isinstance(kv, dict))
-    annotated_raw = kv_get(annotations, "parameters")
-    annotated = (
-        sorted(
-            item["name"] for item in annotated_raw or [] if isinstance(item, dict) and isinstance(item.get("name"), str)
-        )
-        if isinstance(annotated_raw, list)
-        else []
-    )
-    union: list[str] = []
-    for name in bound + annotated:
-        if name not in union:
-            union.append(name)
-    union.sort()
-    return [f"{tag}{name}" if name in bound else name for name in union]
-
-
-def _param_description(params: str) -> str:
-    preamble = "Returns a result based on parameter"
-    params = params.replace("*", "")
-    parts = params.split(",")
-    if len(parts) > 1:
-        last = parts[-1]
-        return f"{preamble}s {params.replace(f',{last}', f' and{last}', 1)}"
-    return f"{preamble} {params}"
-
-
 def _print_summary(ctx: Context, action: dict[str, Any]) -> None:
     annotations = action.get("annotations")
-    namespace, name = str(action.get("namespace", "")), str(action.get("name", ""))
-    full = f"/{namespace}/{name}" if namespace and name else (f"/{namespace}" if namespace else "")
-    description = kv_get(annotations, "description")
-    description = description if isinstance(description, str) else ""
-    params = ", ".join(_param_union(annotations, action.get("parameters"))) or "none defined"
-    if description:
-        ctx.out.write(f"action {full}: {description}\n")
-    elif params != "none defined":
-        ctx.out.write(f"action {full}: {_param_description(params)}\n")
-    else:
-        ctx.out.write(f"action {full}\n")
-    ctx.out.write(f"   (parameters: {params})\n")
+    params = param_union(annotations, action.get("parameters"), final=kv_get(annotations, FINAL) is True)
+    ctx.out.write(entity_summary("action", full_name(action), annotations, params))
 
 
 def _action_url(ctx: Context, action: dict[str, Any], qn: QualifiedName) -> str:

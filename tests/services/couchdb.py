@@ -13,7 +13,6 @@ creating or deleting a database needs the admin's credentials, and an unauthenti
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import secrets
@@ -31,6 +30,8 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
+from tests.services.npm import npm_ci
+
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "services" / "couchdb"
 SERVER_JS = PACKAGE_DIR / "node_modules" / "pouchdb-server" / "bin" / "pouchdb-server"
 ADMIN = "admin"
@@ -40,20 +41,7 @@ STOP_TIMEOUT_S = 10.0
 
 def install() -> None:
     """Install pouchdb-server from the lockfile unless it is there already."""
-    if (PACKAGE_DIR / "node_modules" / ".package-lock.json").is_file() and SERVER_JS.is_file():
-        return
-    with open(PACKAGE_DIR / "node_modules.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (PACKAGE_DIR / "node_modules" / ".package-lock.json").is_file() and SERVER_JS.is_file():
-            return
-        result = subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(PACKAGE_DIR)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"npm ci for pouchdb-server failed:\n{result.stdout}\n{result.stderr}")
+    npm_ci(PACKAGE_DIR, SERVER_JS)
 
 
 def free_port() -> int:
@@ -165,7 +153,7 @@ async def drop_databases(url: str, prefix: str) -> None:
     base = str(parsed.with_user(None).with_password(None)).rstrip("/")
     headers = {"Accept": "application/json", "Authorization": f"Basic {credentials}"}
     async with aiohttp.ClientSession(headers=headers) as session:
-        for name in ("subjects", "whisks", "activations"):
+        for name in ("subjects", "whisks", "activations", "feeds"):
             async with session.delete(f"{base}/{prefix}{name}") as response:
                 if response.status not in (200, 202, 404):
                     raise RuntimeError(f"deleting {prefix}{name} answered {response.status}: {await response.text()}")
