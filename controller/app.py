@@ -8,6 +8,7 @@ from aiohttp import web
 
 from controller import system
 from controller.api.actions import MAX_ACTION_BODY_BYTES
+from controller.api.web import OWNERS, OwnerCache, owns_cors
 from controller.auth import Authenticator
 from controller.balancer import LoadBalancer
 from controller.context import CONTROLLER, Controller, EntityCache
@@ -29,6 +30,8 @@ CORS_HEADERS = {
 async def cors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    if owns_cors(request.path):
+        return await handler(request)  # web actions and API routes answer OPTIONS and set CORS themselves
     if request.method == "OPTIONS":
         return web.Response(status=200, headers=CORS_HEADERS)
     response = await handler(request)
@@ -59,6 +62,7 @@ def make_app(settings: ControllerSettings, store: Store, bus: Bus) -> web.Applic
         await balancer.close()
         await entities.close()
 
+    app[OWNERS] = OwnerCache(store, settings.identity_cache_s)
     app.cleanup_ctx.append(lifecycle)
     add_routes(app)
     return app
