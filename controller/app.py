@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from controller import system
+from controller import feeds, system  # noqa: F401 (importing `feeds` registers the feed packages)
 from controller.api.actions import MAX_ACTION_BODY_BYTES
 from controller.api.web import OWNERS, OwnerCache, owns_cors
 from controller.auth import Authenticator
@@ -52,6 +52,7 @@ def make_app(settings: ControllerSettings, store: Store, bus: Bus) -> web.Applic
         entities=entities,
         throttles=Throttles(ThrottleDefaults(
             settings.invocations_per_minute, settings.concurrent_invocations, settings.fires_per_minute)),
+        bus=bus,
     )
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:

@@ -84,6 +84,8 @@ class Controller:
     authenticator: Authenticator
     entities: EntityCache
     throttles: Throttles
+    #: for announcements other services act on (feed changes); the load balancer keeps its own use of it
+    bus: Bus
 
     async def caller(self, request: web.Request) -> Identity:
         return await self.authenticator.identify(request.headers.get("Authorization"))

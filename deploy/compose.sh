@@ -157,7 +157,7 @@ stage_pywhisk() {
   mkdir -p "$ctx/deploy/compose"
   cp "$ROOT/deploy/Dockerfile" "$ctx/deploy/"
   cp "$req" "$ROOT/deploy/compose/init.py" "$ROOT/deploy/compose/invoker.py" "$ctx/deploy/compose/"
-  for dir in whisk controller invoker pywhisk gateway catalog; do
+  for dir in whisk controller invoker feeds pywhisk gateway catalog; do
     (cd "$ROOT" && find "$dir" -name __pycache__ -prune -o -type f ! -name '*.pyc' -print0) |
       (cd "$ROOT" && xargs -0 cp --parents -t "$ctx")
   done

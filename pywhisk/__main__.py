@@ -1,6 +1,6 @@
 """`pywhisk standalone [--port 3233] [--data-dir DIR] [--containers auto|process|docker]` and
 `pywhisk admin [--store URL | --data-dir DIR] user|limits ...`, and the distributed processes
-`pywhisk controller` and `pywhisk invoker` (configured by `PYWHISK_*` variables and these flags)."""
+`pywhisk controller`, `pywhisk invoker` and `pywhisk feeds` (configured by `PYWHISK_*` variables and these flags)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     standalone.add_argument("--wskprops", type=Path,
                             help="file to write APIHOST and AUTH to (default $WSK_CONFIG_FILE or ~/.wskprops)")
     for name, text in (("controller", "run a controller of the distributed stack (REST API, load balancer)"),
-                       ("invoker", "run an invoker of the distributed stack (runs actions in containers)")):
+                       ("invoker", "run an invoker of the distributed stack (runs actions in containers)"),
+                       ("feeds", "run the feed service of the distributed stack (alarms, CouchDB changes)")):
         service = commands.add_parser(name, help=text)
         service.add_argument("--store", dest="store_url", help="store URL (PYWHISK_STORE_URL)")
         service.add_argument("--bus", dest="bus_url", help="bus URL, kafka://host:port (PYWHISK_BUS_URL)")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return run(settings, os.environ)
-    if args.command in ("controller", "invoker"):
+    if args.command in ("controller", "invoker", "feeds"):
         return _serve(args)
     if args.command == "admin":
         from pywhisk import admin
@@ -64,16 +65,19 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from pywhisk import services
     from pywhisk.process import run_until_signalled
-    from whisk.config import ServiceSettings
+    from whisk.config import FeedSettings, ServiceSettings
 
     try:
         settings = ServiceSettings.from_env(
             os.environ, store_url=args.store_url, bus_url=args.bus_url,
             host=getattr(args, "host", None), port=getattr(args, "port", None))
+        if args.command == "feeds":
+            FeedSettings.from_env(os.environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    serve = services.serve_controller if args.command == "controller" else services.serve_invoker
+    serve = {"controller": services.serve_controller, "invoker": services.serve_invoker,
+             "feeds": services.serve_feeds}[args.command]
     return run_until_signalled(lambda stop: serve(settings, os.environ, stop), os.environ.get("PYWHISK_LOG_LEVEL",
                                                                                              "INFO"))
 

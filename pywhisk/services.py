@@ -1,4 +1,4 @@
-"""The distributed processes: `pywhisk controller` and `pywhisk invoker`, on a shared store and bus.
+"""The distributed processes: `pywhisk controller`, `pywhisk invoker` and `pywhisk feeds`, on a shared store and bus.
 
 Each waits for the store and the bus at start (in docker-compose they may come up later) and, once running,
 rides out their outages: requests answer 503 meanwhile and the process recovers when they return.
@@ -18,7 +18,7 @@ from controller.app import make_app
 from invoker import Invoker
 from invoker.containers import open_factory
 from whisk.bus import Bus, BusError, open_bus
-from whisk.config import ControllerSettings, InvokerSettings, ServiceSettings
+from whisk.config import ControllerSettings, FeedSettings, InvokerSettings, ServiceSettings
 from whisk.store import Store, StoreError, open_store
 
 log = logging.getLogger("pywhisk.services")
@@ -94,6 +94,28 @@ async def serve_invoker(service: ServiceSettings, environ: Mapping[str, str], st
     finally:
         if invoker is not None:
             await invoker.stop()
+        if bus is not None:
+            await bus.close()
+        if store is not None:
+            await store.close()
+
+
+async def serve_feeds(service: ServiceSettings, environ: Mapping[str, str], stop: asyncio.Event) -> None:
+    from feeds import FeedService
+
+    settings = FeedSettings.from_env(environ)
+    store, bus = await _open(service, stop)
+    feeds: FeedService | None = None
+    try:
+        if store is None or bus is None:
+            return
+        feeds = FeedService(store, bus, settings.api_url, resync_s=settings.feeds_resync_s)
+        await feeds.start()
+        print(f"feed service running, firing triggers at {settings.api_url}", flush=True)
+        await stop.wait()
+    finally:
+        if feeds is not None:
+            await feeds.close()
         if bus is not None:
             await bus.close()
         if store is not None:

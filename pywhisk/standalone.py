@@ -12,12 +12,13 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.app import make_app
+from feeds import FeedService
 from invoker import Invoker
 from invoker.containers import open_factory
 from pywhisk.process import run_until_signalled
 from pywhisk.services import with_invoker_id
 from whisk.bus import open_bus
-from whisk.config import ControllerSettings, InvokerSettings, StandaloneSettings
+from whisk.config import ControllerSettings, FeedSettings, InvokerSettings, StandaloneSettings
 from whisk.entities.identity import NamespaceKey, Subject, generate_key, generate_uuid, hash_key
 from whisk.store import NotFound, Store, open_store
 
@@ -82,6 +83,7 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
     bus = await open_bus("local:")
     runner: web.AppRunner | None = None
     invoker: Invoker | None = None
+    feed_service: FeedService | None = None
     try:
         auth = await ensure_guest(store, data_dir)
         controller_settings = ControllerSettings.from_env(environ)
@@ -100,6 +102,9 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
         factory = await open_factory(invoker_settings)
         invoker = Invoker(invoker_settings, store, bus, factory)
         await invoker.start()
+        local_api = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::', '') else settings.host}:{port}"
+        feed_service = FeedService(store, bus, local_api, resync_s=FeedSettings.from_env(environ).feeds_resync_s)
+        await feed_service.start()
 
         props = wskprops_path(settings, environ)
         write_wskprops(props, {"APIHOST": api_host, "AUTH": auth})
@@ -108,6 +113,8 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
         await stop.wait()
         log.info("shutting down")
     finally:
+        if feed_service is not None:
+            await feed_service.close()
         if runner is not None:
             await runner.cleanup()
         if invoker is not None:

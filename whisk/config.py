@@ -92,3 +92,12 @@ class ServiceSettings(_Settings):
     bus_url: str = "kafka://127.0.0.1:9092"
     host: str = "0.0.0.0"
     port: int = Field(default=3233, ge=0, le=65535)
+
+
+class FeedSettings(_Settings):
+    """The feed service (`pywhisk feeds`, or inside standalone); its store and bus come from `ServiceSettings`."""
+
+    #: where the service fires triggers: the platform's API, e.g. a controller or the gateway
+    api_url: str = "http://127.0.0.1:3233"
+    #: how often all registrations are re-read, in seconds (changes arrive on the bus at once)
+    feeds_resync_s: float = Field(default=60.0, gt=0)

@@ -6,6 +6,7 @@ The last section holds the few tests that are about the SQLite file itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from whisk.entities.activation import APPLICATION_ERROR, ActivationResponse, WhiskActivation
+from whisk.entities.feed import FeedRegistration
 from whisk.entities.identity import (
     Identity,
     NamespaceKey,
@@ -770,3 +772,128 @@ async def test_concurrent_invokers_get_distinct_ids(store: Store) -> None:
 
     ids = await asyncio.gather(*(store.assign_invoker_id(f"host-{n}") for n in range(8)))
     assert sorted(ids) == list(range(8))
+
+
+# feed registrations
+
+
+def feed_registration(trigger: str = "guest/ticks", **extra: Any) -> FeedRegistration:
+    return FeedRegistration(
+        trigger=trigger,
+        feed="couchdb/changes",
+        authKey="7cc3bb0f-0000-4000-8000-000000000001:secret-key",
+        config={"url": "http://127.0.0.1:5984", "dbname": "orders", "username": "u", "password": "p ✓"},
+        **extra,
+    )
+
+
+async def test_a_created_feed_registration_comes_back_whole_with_a_first_revision(store: Store) -> None:
+    registration = feed_registration(cursor=7)
+
+    rev = await store.put_feed(registration, None)
+
+    assert generation(rev) == 1
+    assert await store.get_feed("guest/ticks") == (registration, rev)
+
+
+async def test_a_trigger_has_one_feed_registration_and_a_stale_revision_is_a_conflict(store: Store) -> None:
+    first = await store.put_feed(feed_registration(), None)
+    with pytest.raises(Conflict):
+        await store.put_feed(feed_registration(), None)
+
+    paused = feed_registration().inactive("paused by the user", kind="USER")
+    second = await store.put_feed(paused, first)
+    with pytest.raises(Conflict):
+        await store.put_feed(feed_registration(), first)
+
+    assert generation(second) == 2
+    assert await store.get_feed("guest/ticks") == (paused, second)
+
+
+async def test_a_feed_registration_is_deleted_at_its_revision_only(store: Store) -> None:
+    rev = await store.put_feed(feed_registration(), None)
+    with pytest.raises(NotFound):
+        await store.get_feed("guest/other")
+    with pytest.raises(NotFound):
+        await store.delete_feed("guest/other", rev)
+    with pytest.raises(Conflict):
+        await store.delete_feed("guest/ticks", "1-" + "0" * 32)
+
+    await store.delete_feed("guest/ticks", rev)
+
+    with pytest.raises(NotFound):
+        await store.get_feed("guest/ticks")
+    recreated = feed_registration()
+    rev = await store.put_feed(recreated, None)
+    assert await store.get_feed("guest/ticks") == (recreated, rev)
+
+
+async def test_feed_registrations_are_listed_in_trigger_order_active_or_not(store: Store) -> None:
+    for trigger in ("bob/b", "alice/a", "alice/c"):
+        registration = feed_registration(trigger)
+        await store.put_feed(registration.inactive("off") if trigger == "alice/c" else registration, None)
+
+    listed = await store.list_feeds()
+
+    assert [registration.trigger for registration, _ in listed] == ["alice/a", "alice/c", "bob/b"]
+    assert [registration.status.active for registration, _ in listed] == [True, False, True]
+    for registration, rev in listed:
+        assert await store.get_feed(registration.trigger) == (registration, rev)
+
+
+async def test_a_trigger_entity_and_its_feed_registration_do_not_share_an_id(store: Store) -> None:
+    await put_action(store, "guest", "ticks", 1, entity_type="triggers")
+    await store.put_feed(feed_registration(), None)
+
+    assert (await store.get_entity("guest/ticks")).entity_type == "triggers"
+    assert (await store.get_feed("guest/ticks"))[0].feed == "couchdb/changes"
+
+
+async def test_advancing_a_cursor_keeps_a_concurrent_change_and_outdates_its_revision(store: Store) -> None:
+    registration = feed_registration()
+    rev = await store.put_feed(registration, None)
+    paused = registration.inactive("paused")
+    paused_rev = await store.put_feed(paused, rev)
+
+    assert await store.advance_feed_cursor("guest/ticks", registration.id, "12-g1AAAA") is True
+    assert await store.advance_feed_cursor("guest/ticks", registration.id, 13) is True
+
+    stored, stored_rev = await store.get_feed("guest/ticks")
+    assert stored == paused.model_copy(update={"cursor": 13})
+    assert generation(stored_rev) == 4
+    with pytest.raises(Conflict):
+        await store.put_feed(registration, paused_rev)
+
+
+async def test_a_cursor_is_never_written_to_another_registration_of_the_trigger(store: Store) -> None:
+    old = feed_registration()
+    rev = await store.put_feed(old, None)
+    await store.delete_feed("guest/ticks", rev)
+    new = feed_registration()
+    await store.put_feed(new, None)
+
+    assert await store.advance_feed_cursor("guest/ticks", old.id, 99) is False
+    assert await store.advance_feed_cursor("guest/missing", old.id, 99) is False
+    assert (await store.get_feed("guest/ticks"))[0].cursor is None
+
+
+async def test_concurrent_cursor_advances_all_land_and_the_last_one_wins(store: Store) -> None:
+    registration = feed_registration()
+    await store.put_feed(registration, None)
+
+    results = await asyncio.gather(*(store.advance_feed_cursor("guest/ticks", registration.id, n) for n in range(5)))
+
+    assert results == [True] * 5
+    assert (await store.get_feed("guest/ticks"))[0].cursor in range(5)
+
+
+def test_a_feed_registration_never_shows_its_key_or_password() -> None:
+    registration = feed_registration()
+
+    public = registration.public()
+
+    assert "secret-key" not in repr(registration) and "p ✓" not in repr(registration)
+    assert "secret-key" not in json.dumps(public) and "p ✓" not in json.dumps(public)
+    assert public["config"] == {"url": "http://127.0.0.1:5984", "dbname": "orders", "username": "u",
+                                "name": "ticks", "namespace": "guest"}
+    assert public["status"]["active"] is True

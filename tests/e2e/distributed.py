@@ -86,6 +86,7 @@ class DistributedPlatform:
     controller_urls: list[str] = field(default_factory=list)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     store_url: str = ""
+    feeds: ServiceProcess | None = None
 
     def admin(self, *argv: str) -> str:
         return run_admin(self.store_url, *argv)
@@ -135,6 +136,10 @@ class DistributedPlatform:
         gateway = self._stack.enter_context(nginx_gateway(self.data_dir / "nginx", upstreams))
         self.gateway = gateway
         self.api_host = gateway.http_url
+        # one feed service for the stack, firing triggers through nginx as an outside caller would
+        self.feeds = ServiceProcess("feeds", ["feeds"], base_env | {"PYWHISK_API_URL": self.api_host},
+                                    self.data_dir, "feed service running")
+        self.feeds.start()
         self.wskprops.write_text(f"APIHOST={self.api_host}\nAUTH={self.auth}\n")
         self._wait_until_invocable()
 
@@ -167,6 +172,6 @@ class DistributedPlatform:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        for process in [*self.controllers, *self.invokers]:
+        for process in [*self.controllers, *self.invokers, *([self.feeds] if self.feeds else [])]:
             process.stop()
         self._stack.close()

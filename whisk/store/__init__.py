@@ -1,4 +1,4 @@
-"""The store seam: subjects, entities (whisks) and activations.
+"""The store seam: subjects, entities (whisks), activations and feed registrations.
 
 Implementations: `sqlite.SqliteStore` (standalone, a durable file). A CouchDB implementation follows the same
 contract. The methods are shaped by what the platform asks, never by a database's query language.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from whisk.entities.activation import WhiskActivation
+from whisk.entities.feed import FeedRegistration
 from whisk.entities.identity import Identity, Subject
 
 
@@ -125,6 +126,29 @@ class Store(Protocol):
     async def count_activations(
         self, namespace: str, *, name: str | None = None, since: int | None = None, upto: int | None = None
     ) -> int: ...
+
+    # feed registrations, one per trigger (`ns/name`)
+    async def put_feed(self, registration: FeedRegistration, rev: str | None) -> str:
+        """Create (`rev` None; `Conflict` if the trigger has one) or replace a registration; the new revision."""
+        ...
+
+    async def get_feed(self, trigger: str) -> tuple[FeedRegistration, str]:
+        """The registration of `trigger` and its revision, or `NotFound`."""
+        ...
+
+    async def delete_feed(self, trigger: str, rev: str) -> None:
+        """Delete at that revision: `NotFound` or `Conflict`."""
+        ...
+
+    async def list_feeds(self) -> list[tuple[FeedRegistration, str]]:
+        """Every registration, active or not, with its revision, in trigger order."""
+        ...
+
+    async def advance_feed_cursor(self, trigger: str, registration_id: str, cursor: str | int) -> bool:
+        """Set the cursor of `trigger`'s registration if it is still the one with `registration_id`, whatever its
+        revision, leaving the rest as a concurrent writer left it; False (and nothing written) when `trigger` has
+        no registration or another one. Safe to race with `put_feed`: neither loses the other's change."""
+        ...
 
 
 async def open_store(url: str) -> Store:

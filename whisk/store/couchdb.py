@@ -1,7 +1,7 @@
 """The distributed store: CouchDB 3.x over its HTTP API, through one keep-alive aiohttp session.
 
 URL: `http(s)://user:password@host:port[/base/path][?prefix=P&timeout=S]`. The databases are `{P}subjects`,
-`{P}whisks` and `{P}activations` (P empty by default, or the `prefix` argument of `open`); `timeout` is the
+`{P}whisks`, `{P}activations` and `{P}feeds` (P empty by default, or the `prefix` argument of `open`); `timeout` is the
 total time one request may take, in seconds (default 10). `open` creates the databases and design documents
 when missing; several processes may do so at once.
 
@@ -14,7 +14,9 @@ Documents:
   write. Identities are read through the claims, so a lookup never depends on a view being up to date.
 - whisks: `_id = doc_id` with `entity_type`, `namespace`, `root`, `name`, `updated` and `body`.
 - activations: `_id = "{namespace}/{activationId}"` with `namespace`, `entity_path`, `start` and `record`.
-`body` and `record` are JSON text: JavaScript-based servers (pouchdb-server) would round integers beyond 2**53.
+- feeds: `_id = trigger` (`ns/name`) with `registration`.
+`body`, `record` and `registration` are JSON text: JavaScript-based servers (pouchdb-server) would round
+integers beyond 2**53.
 
 Revisions are CouchDB's own. A write with `rev=None` to an existing document, or with a revision that is not
 current (including one for a missing document), raises `Conflict`; deleting a missing document `NotFound`.
@@ -35,6 +37,7 @@ import aiohttp
 from yarl import URL
 
 from whisk.entities.activation import WhiskActivation
+from whisk.entities.feed import FeedRegistration
 from whisk.entities.identity import Identity, NamespaceLimits, Subject, hash_key, key_matches
 from whisk.store import Conflict, Document, NotFound, StoreError, Unavailable
 
@@ -156,6 +159,7 @@ class CouchStore:
         self._subjects = f"{prefix}subjects"
         self._whisks = f"{prefix}whisks"
         self._activations = f"{prefix}activations"
+        self._feeds = f"{prefix}feeds"
         self._batcher = _Batcher(self, batch_delay_s, batch_size)
         self._closed = False
 
@@ -209,6 +213,7 @@ class CouchStore:
             (self._subjects, {}),
             (self._whisks, _DESIGN["whisks"]),
             (self._activations, _DESIGN["activations"]),
+            (self._feeds, {}),
         ):
             status, body = await self._request("PUT", db)
             if status not in (201, 202, 412):
@@ -593,6 +598,57 @@ class CouchStore:
         params = {"startkey": keys["endkey"], "endkey": keys["startkey"], "reduce": "true"}
         body = await self._view(self._activations, f"activations.{DESIGN_VERSION}", view, params)
         return _count(body)
+
+    # feed registrations
+
+    async def put_feed(self, registration: FeedRegistration, rev: str | None) -> str:
+        trigger = registration.trigger
+        if not trigger or trigger.startswith("_"):
+            raise ValueError(f"trigger '{trigger}' must not be empty or start with '_'")
+        if rev is not None and not _REV.fullmatch(rev):
+            raise Conflict(f"feed registration of '{trigger}' is not at revision {rev}")
+        new_rev = await self._put(self._feeds, trigger, {"registration": registration.model_dump_json()}, rev)
+        if new_rev is None:
+            raise Conflict(f"feed registration of '{trigger}' exists already or is not at revision {rev}")
+        return new_rev
+
+    async def _feed_doc(self, trigger: str) -> dict[str, Any] | None:
+        doc = await self._get(self._feeds, trigger) if trigger and not trigger.startswith("_") else None
+        return doc if doc is not None and "registration" in doc else None
+
+    async def get_feed(self, trigger: str) -> tuple[FeedRegistration, str]:
+        doc = await self._feed_doc(trigger)
+        if doc is None:
+            raise NotFound(f"feed registration of '{trigger}'")
+        return FeedRegistration.model_validate_json(doc["registration"]), doc["_rev"]
+
+    async def delete_feed(self, trigger: str, rev: str) -> None:
+        if not trigger or trigger.startswith("_"):
+            raise NotFound(f"feed registration of '{trigger}'")
+        await self._delete(self._feeds, trigger, rev)
+
+    async def list_feeds(self) -> list[tuple[FeedRegistration, str]]:
+        status, body = await self._request("GET", self._feeds, "_all_docs", params={"include_docs": "true"})
+        if status != 200:
+            self._fail(status, body, "feed registrations")
+        return [
+            (FeedRegistration.model_validate_json(row["doc"]["registration"]), row["doc"]["_rev"])
+            for row in body["rows"]
+            if row.get("doc") and "registration" in row["doc"]
+        ]
+
+    async def advance_feed_cursor(self, trigger: str, registration_id: str, cursor: str | int) -> bool:
+        for _ in range(_CLAIM_ATTEMPTS):
+            doc = await self._feed_doc(trigger)
+            if doc is None:
+                return False
+            registration = FeedRegistration.model_validate_json(doc["registration"])
+            if registration.id != registration_id:
+                return False
+            moved = registration.model_copy(update={"cursor": cursor})
+            if await self._put(self._feeds, trigger, {"registration": moved.model_dump_json()}, doc["_rev"]):
+                return True
+        raise Conflict(f"feed registration of '{trigger}' keeps changing")
 
 
 def _claims(subject: Subject) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from whisk.entities.activation import WhiskActivation
+from whisk.entities.feed import FeedRegistration
 from whisk.entities.identity import Identity, NamespaceLimits, Subject, hash_key, key_matches
 from whisk.store import Conflict, Document, NotFound, StoreError, Unavailable
 
@@ -75,6 +76,11 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start, activation_id)",
     """CREATE INDEX IF NOT EXISTS activations_by_path
         ON activations (namespace, entity_path, start, activation_id)""",
+    """CREATE TABLE IF NOT EXISTS feeds (
+        trigger TEXT PRIMARY KEY,
+        rev TEXT NOT NULL,
+        doc TEXT NOT NULL
+    )""",
 )
 
 #: SQLite integers are 64-bit; larger bounds from a query string are clamped rather than overflowing.
@@ -361,6 +367,59 @@ class _Database:
         where, args = _activation_filter(namespace, name, since, upto)
         return self.conn.execute(f"SELECT count(*) FROM activations WHERE {where}", args).fetchone()[0]
 
+    # feed registrations
+
+    def put_feed(self, registration: FeedRegistration, rev: str | None) -> str:
+        trigger = registration.trigger
+        doc = registration.model_dump_json()
+        if rev is None:
+            new_rev = _new_rev(None)
+            try:
+                self.conn.execute("INSERT INTO feeds (trigger, rev, doc) VALUES (?, ?, ?)", (trigger, new_rev, doc))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"trigger '{trigger}' has a feed registration already") from exc
+            return new_rev
+        if not _is_rev(rev):
+            raise Conflict(f"feed registration of '{trigger}' is not at revision {rev}")
+        new_rev = _new_rev(rev)
+        updated = self.conn.execute(
+            "UPDATE feeds SET rev = ?, doc = ? WHERE trigger = ? AND rev = ?", (new_rev, doc, trigger, rev)
+        )
+        if updated.rowcount == 0:
+            raise Conflict(f"feed registration of '{trigger}' is not at revision {rev}")
+        return new_rev
+
+    def get_feed(self, trigger: str) -> tuple[FeedRegistration, str]:
+        row = self.conn.execute("SELECT doc, rev FROM feeds WHERE trigger = ?", (trigger,)).fetchone()
+        if row is None:
+            raise NotFound(f"feed registration of '{trigger}'")
+        return FeedRegistration.model_validate_json(row[0]), row[1]
+
+    def delete_feed(self, trigger: str, rev: str) -> None:
+        deleted = self.conn.execute("DELETE FROM feeds WHERE trigger = ? AND rev = ?", (trigger, rev))
+        if deleted.rowcount == 0:
+            if self.conn.execute("SELECT 1 FROM feeds WHERE trigger = ?", (trigger,)).fetchone():
+                raise Conflict(f"feed registration of '{trigger}' is not at revision {rev}")
+            raise NotFound(f"feed registration of '{trigger}'")
+
+    def list_feeds(self) -> list[tuple[FeedRegistration, str]]:
+        rows = self.conn.execute("SELECT doc, rev FROM feeds ORDER BY trigger").fetchall()
+        return [(FeedRegistration.model_validate_json(row[0]), row[1]) for row in rows]
+
+    def advance_feed_cursor(self, trigger: str, registration_id: str, cursor: str | int) -> bool:
+        with self.transaction():
+            row = self.conn.execute("SELECT doc, rev FROM feeds WHERE trigger = ?", (trigger,)).fetchone()
+            if row is None:
+                return False
+            registration = FeedRegistration.model_validate_json(row[0])
+            if registration.id != registration_id:
+                return False
+            doc = registration.model_copy(update={"cursor": cursor}).model_dump_json()
+            self.conn.execute(
+                "UPDATE feeds SET rev = ?, doc = ? WHERE trigger = ?", (_new_rev(row[1]), doc, trigger)
+            )
+        return True
+
 
 class SqliteStore:
     """The `Store` on a SQLite file. Open it with `await SqliteStore.open(url)` and close it with `close()`."""
@@ -461,6 +520,23 @@ class SqliteStore:
         self, namespace: str, *, name: str | None = None, since: int | None = None, upto: int | None = None
     ) -> int:
         return await self._call(self._db.count_activations, namespace, name, since, upto)
+
+    # feed registrations
+
+    async def put_feed(self, registration: FeedRegistration, rev: str | None) -> str:
+        return await self._call(self._db.put_feed, registration, rev)
+
+    async def get_feed(self, trigger: str) -> tuple[FeedRegistration, str]:
+        return await self._call(self._db.get_feed, trigger)
+
+    async def delete_feed(self, trigger: str, rev: str) -> None:
+        await self._call(self._db.delete_feed, trigger, rev)
+
+    async def list_feeds(self) -> list[tuple[FeedRegistration, str]]:
+        return await self._call(self._db.list_feeds)
+
+    async def advance_feed_cursor(self, trigger: str, registration_id: str, cursor: str | int) -> bool:
+        return await self._call(self._db.advance_feed_cursor, trigger, registration_id, cursor)
 
 
 async def _in_thread(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
