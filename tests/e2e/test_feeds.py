@@ -34,7 +34,7 @@ def couch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CouchServer]:
         yield server
 
 
-async def feed_trigger(api: Api, trigger: str, feed: str, **params: Any) -> None:
+async def feed_trigger(api: Api, trigger: str, feed: str, action: str = "echo", **params: Any) -> None:
     """What `wsk trigger create TRIGGER --feed FEED -p ...` does, then a rule from it to the echo action."""
     status, body, _ = await api.request("PUT", f"namespaces/_/triggers/{trigger}",
                                         json={"annotations": [{"key": "feed", "value": f"/whisk.system/{feed}"}]})
@@ -43,18 +43,18 @@ async def feed_trigger(api: Api, trigger: str, feed: str, **params: Any) -> None
         "POST", f"namespaces/whisk.system/actions/{feed}", params={"blocking": "true", "result": "true"},
         json={"lifecycleEvent": "CREATE", "triggerName": f"/_/{trigger}", "authKey": api.platform.auth, **params})
     assert (status, body) == (200, {"status": "success"})
-    await api.put_action("echo", ECHO)
-    status, body, _ = await api.request("PUT", f"namespaces/_/rules/{trigger}-echo",
-                                        json={"trigger": f"/_/{trigger}", "action": "/_/echo"})
+    await api.put_action(action, ECHO)
+    status, body, _ = await api.request("PUT", f"namespaces/_/rules/{trigger}-{action}",
+                                        json={"trigger": f"/_/{trigger}", "action": f"/_/{action}"})
     assert status == 200, body
 
 
-async def echoed(api: Api, count: int, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+async def echoed(api: Api, count: int, timeout_s: float = 60.0, action: str = "echo") -> list[dict[str, Any]]:
     """The arguments the echo action saw, oldest first, once it has run at least `count` times."""
     deadline = time.monotonic() + timeout_s
     while True:
         status, rows, _ = await api.request("GET", "namespaces/_/activations",
-                                            params={"name": "echo", "docs": "true", "limit": "200"})
+                                            params={"name": action, "docs": "true", "limit": "200"})
         assert status == 200, rows
         results = [row["response"]["result"].get("seen", {}) for row in reversed(rows)]
         if len(results) >= count:
@@ -75,6 +75,22 @@ async def test_an_alarm_trigger_fires_its_rule_on_schedule(own_api: Api) -> None
         json={"lifecycleEvent": "READ", "triggerName": "/_/every-second", "authKey": own_api.platform.auth})
     assert status == 200 and read["status"]["active"] is True
     assert own_api.platform.auth.split(":")[1] not in str(read)
+
+
+async def test_an_alarm_fires_on_every_platform_and_stops_when_its_feed_is_deleted(api: Api) -> None:
+    # the shared platforms of tests/e2e/conftest.py: standalone (process, docker) and the distributed stack, whose
+    # feed service runs as a process of its own and fires through nginx
+    trigger, action = f"tick-{secrets.token_hex(4)}", f"echo-{secrets.token_hex(4)}"
+    await feed_trigger(api, trigger, "alarms/alarm", action=action, cron="* * * * * *",
+                       trigger_payload={"from": trigger})
+    try:
+        seen = await echoed(api, 2, action=action)
+        assert all(args.get("from") == trigger for args in seen)
+    finally:
+        status, body, _ = await api.request(
+            "POST", "namespaces/whisk.system/actions/alarms/alarm", params={"blocking": "true", "result": "true"},
+            json={"lifecycleEvent": "DELETE", "triggerName": f"/_/{trigger}", "authKey": api.platform.auth})
+        assert status == 200, body
 
 
 async def test_documents_fire_a_changes_trigger_also_when_written_while_the_platform_was_down(
