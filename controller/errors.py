@@ -105,7 +105,10 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return response
 
 
-def _mapped(exc: BaseException) -> tuple[int, str] | None:
+def mapped_status(exc: BaseException) -> tuple[int, str] | None:
+    """The (status, message) an API error or an error from below the API answers with; None when unknown."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -141,7 +144,7 @@ async def error_middleware(
         kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
         return error_response(exc.status, _HTTP_MESSAGES.get(exc.status, exc.reason), kept)
     except Exception as exc:
-        mapped = _mapped(exc)
+        mapped = mapped_status(exc)
         if mapped is None:
             log.exception("unhandled error on %s %s", request.method, request.path)
             return error_response(500, messages.INTERNAL_ERROR)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from aiohttp import web
 
 from controller import messages
-from controller.api.common import entity_name
+from controller.api.common import check_parameters_size, entity_name
 from controller.auth import parse_basic
 from controller.context import Controller, controller_of
 from controller.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
@@ -21,7 +20,7 @@ from whisk.entities.action import ActionPut, Exec, WhiskAction
 from whisk.entities.activation import SUCCESS, WHISK_ERROR
 from whisk.entities.limits import ActionLimits, ActionLimitsPut
 from whisk.entities.names import FullyQualifiedName, is_valid_name
-from whisk.entities.params import KeyValue, KeyValues
+from whisk.entities.params import KeyValue
 from whisk.entities.semver import DEFAULT_VERSION, bump
 from whisk.runtimes import BLACKBOX, SEQUENCE, manifest
 from whisk.store import Conflict as StoreConflict
@@ -121,7 +120,7 @@ def _merge(fqn: FullyQualifiedName, content: ActionPut, current: WhiskAction | N
         raise BadRequest(messages.MALFORMED.format(detail=messages.EXEC_MISSING))
     exec_ = _checked_exec(content.exec) if content.exec is not None else current.exec  # type: ignore[union-attr]
     parameters = content.parameters if content.parameters is not None else (current.parameters if current else [])
-    _check_parameters_size(parameters)
+    check_parameters_size(parameters)
     annotations = content.annotations if content.annotations is not None else (
         current.annotations if current else [])
     annotations = params.without(annotations, content.delAnnotations or [])
@@ -164,12 +163,6 @@ def _checked_exec(exec_: Exec) -> Exec:
     if exec_.code is not None and len(exec_.code) > limits.MAX_CODE_BYTES:
         raise PayloadTooLarge(messages.CODE_TOO_LARGE.format(size=len(exec_.code), allowed=limits.MAX_CODE_BYTES))
     return exec_.model_copy(update={"kind": kind, "binary": exec_.is_binary(), "components": None})
-
-
-def _check_parameters_size(parameters: KeyValues) -> None:
-    size = len(json.dumps([p.model_dump() for p in parameters]))
-    if size > limits.MAX_PARAMETERS_BYTES:
-        raise PayloadTooLarge(messages.PARAMETERS_TOO_LARGE.format(size=size, allowed=limits.MAX_PARAMETERS_BYTES))
 
 
 # --- invoke -----------------------------------------------------------------------------------------------------

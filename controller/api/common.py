@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
 from controller import messages
-from controller.errors import BadRequest
+from controller.errors import BadRequest, PayloadTooLarge
 from controller.throttle import Throttles
 from whisk.entities import limits
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath, FullyQualifiedName, is_valid_name
+from whisk.entities.params import KeyValues
 from whisk.runtimes import manifest
 
 
@@ -22,6 +24,13 @@ def entity_name(request: web.Request, namespace: str) -> FullyQualifiedName:
     if not is_valid_name(name) or (package is not None and not is_valid_name(package)):
         raise BadRequest(messages.ILLEGAL_NAME)
     return FullyQualifiedName(EntityPath(namespace, package), name)
+
+
+def check_parameters_size(parameters: KeyValues) -> None:
+    """413 when an entity's parameters, as JSON, pass OpenWhisk's limit."""
+    size = len(json.dumps([p.model_dump() for p in parameters]))
+    if size > limits.MAX_PARAMETERS_BYTES:
+        raise PayloadTooLarge(messages.PARAMETERS_TOO_LARGE.format(size=size, allowed=limits.MAX_PARAMETERS_BYTES))
 
 
 def namespace_limits(throttles: Throttles, identity: Identity) -> dict[str, Any]:

@@ -33,16 +33,15 @@ from aiohttp import web
 
 from controller import messages
 from controller.api.actions import ACTIVATION_ID_HEADER, PROVIDE_API_KEY
-from controller.api.common import entity_name
+from controller.api.common import check_parameters_size, entity_name
 from controller.auth import parse_basic
 from controller.context import Controller, controller_of
-from controller.errors import STATUS_BY_ERROR, ApiError, BadRequest, Conflict, PayloadTooLarge
+from controller.errors import BadRequest, Conflict, mapped_status
 from controller.invoke import invoke, resolve_action
 from controller.requests import bool_param, list_window, read_json_object
-from whisk.entities import limits, params
+from whisk.entities import params
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, ActivationResponse, WhiskActivation
 from whisk.entities.identity import Identity
-from whisk.entities.params import KeyValues
 from whisk.entities.rule import ACTIVE
 from whisk.entities.semver import DEFAULT_VERSION, bump
 from whisk.entities.trigger import FEED_ANNOTATION, ReducedRule, TriggerPut, WhiskTrigger, is_valid_feed
@@ -107,7 +106,7 @@ async def put_trigger(request: web.Request) -> web.Response:
         if not is_valid_feed(params.get(annotations, FEED_ANNOTATION)):
             raise BadRequest(messages.FEED_NAME_INVALID)
     parameters = content.parameters if content.parameters is not None else (current.parameters if current else [])
-    _check_parameters_size(parameters)
+    check_parameters_size(parameters)
     if content.version is not None:
         version = content.version
     else:
@@ -130,12 +129,6 @@ async def put_trigger(request: web.Request) -> web.Response:
         raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
     await ctl.entities.invalidate(doc_id)
     return web.json_response(trigger.api())
-
-
-def _check_parameters_size(parameters: KeyValues) -> None:
-    size = len(json.dumps([p.model_dump() for p in parameters]))
-    if size > limits.MAX_PARAMETERS_BYTES:
-        raise PayloadTooLarge(messages.PARAMETERS_TOO_LARGE.format(size=size, allowed=limits.MAX_PARAMETERS_BYTES))
 
 
 async def delete_trigger(request: web.Request) -> web.Response:
@@ -250,12 +243,7 @@ async def _activate_rule(
 
 def _failure(exc: Exception) -> tuple[int, str]:
     """The status and message the invoke API would have answered for `exc`."""
-    if isinstance(exc, ApiError):
-        return exc.status, exc.message
-    for cls in type(exc).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 500, messages.INTERNAL_ERROR
+    return mapped_status(exc) or (500, messages.INTERNAL_ERROR)
 
 
 ROUTES: list[web.RouteDef] = [

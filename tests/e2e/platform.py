@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -121,6 +122,14 @@ class Api:
         ) as response:
             body = await response.json(content_type=None) if await response.read() else None
             return response.status, body, response.headers
+
+    def new_namespace(self, prefix: str, **limits: int) -> str:
+        """A subject and namespace of its own (`prefix` + random hex) with the given limits; its `uuid:key`."""
+        name = f"{prefix}{secrets.token_hex(4)}"
+        auth = self.platform.admin("user", "create", name).strip()
+        flags = [arg for key, value in limits.items() for arg in (f"--{key}", str(value))]
+        self.platform.admin("limits", "set", name, *flags)
+        return auth
 
     async def put_action(self, name: str, code: str, kind: str = "python:3.11", **extra: Any) -> dict[str, Any]:
         status, body, _ = await self.request(

@@ -9,17 +9,9 @@ from tests.e2e.platform import Api
 SLEEP = "import time\ndef main(args):\n    time.sleep(args.get('s', 0))\n    return {}\n"
 
 
-def new_namespace(api: Api, **limits: int) -> str:
-    """A subject of its own with the given limits; its `uuid:key`."""
-    name = f"throttled{secrets.token_hex(4)}"
-    auth = api.platform.admin("user", "create", name).strip()
-    flags = [arg for key, value in limits.items() for arg in (f"--{key}", str(value))]
-    api.platform.admin("limits", "set", name, *flags)
-    return auth
-
 
 async def test_exceeding_the_invocations_per_minute_gives_429_and_spares_other_namespaces(api: Api) -> None:
-    auth = new_namespace(api, invocationsPerMinute=3)
+    auth = api.new_namespace("throttled", invocationsPerMinute=3)
     status, body, _ = await api.request(
         "PUT", "namespaces/_/actions/quick", json={"exec": {"kind": "python:3.11", "code": SLEEP}}, auth=auth)
     assert status == 200, body
@@ -45,7 +37,7 @@ async def test_exceeding_the_invocations_per_minute_gives_429_and_spares_other_n
 
 
 async def test_too_many_concurrent_invocations_give_429(api: Api) -> None:
-    auth = new_namespace(api, concurrentInvocations=1)
+    auth = api.new_namespace("throttled", concurrentInvocations=1)
     await api.request(
         "PUT", "namespaces/_/actions/slow", json={"exec": {"kind": "python:3.11", "code": SLEEP}}, auth=auth)
     status, body, _ = await api.request("POST", "namespaces/_/actions/slow", json={"s": 3}, auth=auth)

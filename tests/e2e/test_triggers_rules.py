@@ -332,17 +332,9 @@ async def test_a_rule_runs_an_action_of_a_package_and_reports_a_missing_action(a
     assert ran["response"]["result"] == {"source": "package", "a": "trigger", "p": 1}
 
 
-def new_namespace(api: Api, **limits: int) -> str:
-    """A subject of its own with the given limits; its `uuid:key`."""
-    name = f"triggers{secrets.token_hex(4)}"
-    auth = api.platform.admin("user", "create", name).strip()
-    flags = [arg for key, value in limits.items() for arg in (f"--{key}", str(value))]
-    api.platform.admin("limits", "set", name, *flags)
-    return auth
-
 
 async def test_exceeding_the_fires_per_minute_gives_429(api: Api) -> None:
-    auth = new_namespace(api, firesPerMinute=2)
+    auth = api.new_namespace("triggers", firesPerMinute=2)
     trigger = unique("t")
     status, body = await put_trigger(api, trigger, auth=auth)
     assert status == 200, body
@@ -366,7 +358,7 @@ async def test_exceeding_the_fires_per_minute_gives_429(api: Api) -> None:
 
 
 async def test_rule_invocations_count_as_invocations_of_the_namespace(api: Api) -> None:
-    auth = new_namespace(api, invocationsPerMinute=1)
+    auth = api.new_namespace("triggers", invocationsPerMinute=1)
     trigger = unique("t")
     await put_trigger(api, trigger, auth=auth)
     for n in range(2):
