@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from controller import messages
-from controller.api.common import check_parameters_size, entity_name
+from controller.api.common import check_parameters_size, entity_name, existing_for_put, write_entity
 from controller.auth import parse_basic
 from controller.context import Controller, controller_of
-from controller.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from controller.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from controller.invoke import as_action, as_package, invoke, readable_package, resolve_action
 from controller.requests import bool_param, int_param, list_window, read_json_object
 from controller.sequences import check_sequence
@@ -23,8 +23,6 @@ from whisk.entities.names import FullyQualifiedName, is_valid_name
 from whisk.entities.params import KeyValue
 from whisk.entities.semver import DEFAULT_VERSION, bump
 from whisk.runtimes import BLACKBOX, SEQUENCE, manifest
-from whisk.store import Conflict as StoreConflict
-from whisk.store import Document
 from whisk.store import NotFound as StoreNotFound
 
 ACTIONS = "actions"
@@ -84,23 +82,12 @@ async def put_action(request: web.Request) -> web.Response:
     if fqn.package is not None:
         await _writable_package(ctl, f"{fqn.namespace}/{fqn.package}")
     doc_id = fqn.doc_id()
-    try:
-        existing: Document | None = await ctl.store.get_entity(doc_id)
-    except StoreNotFound:
-        existing = None
-    if existing is not None and existing.entity_type != ACTIONS:
-        raise Conflict(messages.WRONG_COLLECTION)
-    if existing is not None and not overwrite:
-        raise Conflict(messages.ALREADY_EXISTS)
+    existing = await existing_for_put(ctl, doc_id, ACTIONS, overwrite)
     current = WhiskAction.model_validate(existing.body) if existing else None
     if content.exec is not None and content.exec.kind == SEQUENCE:
         content = content.model_copy(update={"exec": await check_sequence(ctl, identity, fqn, content.exec)})
     action = _merge(fqn, content, current)
-    try:
-        await ctl.store.put_entity(doc_id, ACTIONS, action.model_dump(mode="json"), existing.rev if existing else None)
-    except StoreConflict:
-        raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
-    await ctl.entities.invalidate(doc_id)
+    await write_entity(ctl, doc_id, ACTIONS, action.model_dump(mode="json"), existing)
     return web.json_response(action.api())
 
 

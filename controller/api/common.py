@@ -8,13 +8,17 @@ from typing import Any
 from aiohttp import web
 
 from controller import messages
-from controller.errors import BadRequest, PayloadTooLarge
+from controller.context import Controller
+from controller.errors import BadRequest, Conflict, PayloadTooLarge
 from controller.throttle import Throttles
 from whisk.entities import limits
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath, FullyQualifiedName, is_valid_name
 from whisk.entities.params import KeyValues
 from whisk.runtimes import manifest
+from whisk.store import Conflict as StoreConflict
+from whisk.store import Document
+from whisk.store import NotFound as StoreNotFound
 
 
 def entity_name(request: web.Request, namespace: str) -> FullyQualifiedName:
@@ -24,6 +28,32 @@ def entity_name(request: web.Request, namespace: str) -> FullyQualifiedName:
     if not is_valid_name(name) or (package is not None and not is_valid_name(package)):
         raise BadRequest(messages.ILLEGAL_NAME)
     return FullyQualifiedName(EntityPath(namespace, package), name)
+
+
+async def existing_for_put(ctl: Controller, doc_id: str, entity_type: str, overwrite: bool) -> Document | None:
+    """The document a PUT replaces, or None when it creates: 409 when the name belongs to another collection, or
+    exists and `overwrite` was not asked for."""
+    try:
+        existing = await ctl.store.get_entity(doc_id)
+    except StoreNotFound:
+        return None
+    if existing.entity_type != entity_type:
+        raise Conflict(messages.WRONG_COLLECTION)
+    if not overwrite:
+        raise Conflict(messages.ALREADY_EXISTS)
+    return existing
+
+
+async def write_entity(
+    ctl: Controller, doc_id: str, entity_type: str, body: dict[str, Any], existing: Document | None
+) -> None:
+    """Store what a PUT made (over `existing`, at its revision) and drop it from every controller's cache; a lost
+    race is 409 as OpenWhisk answers it."""
+    try:
+        await ctl.store.put_entity(doc_id, entity_type, body, existing.rev if existing else None)
+    except StoreConflict:
+        raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
+    await ctl.entities.invalidate(doc_id)
 
 
 def check_parameters_size(parameters: KeyValues) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from controller import messages
+from controller.api.common import existing_for_put, write_entity
 from controller.context import Controller, controller_of
 from controller.errors import BadRequest, Conflict, Forbidden, NotFound
 from controller.invoke import as_package, readable_package
@@ -17,8 +18,6 @@ from whisk.entities.action import WhiskAction
 from whisk.entities.names import DEFAULT_NAMESPACE, InvalidName, check_name, is_valid_name
 from whisk.entities.package import Binding, PackagePut, WhiskPackage
 from whisk.entities.semver import DEFAULT_VERSION, bump
-from whisk.store import Conflict as StoreConflict
-from whisk.store import Document
 from whisk.store import NotFound as StoreNotFound
 
 PACKAGES = "packages"
@@ -90,14 +89,7 @@ async def put_package(request: web.Request) -> web.Response:
     overwrite = bool_param(request, "overwrite")
     content = PackagePut.model_validate(await read_json_object(request, MAX_PACKAGE_BODY_BYTES))
     doc_id = f"{namespace}/{name}"
-    try:
-        existing: Document | None = await ctl.store.get_entity(doc_id)
-    except StoreNotFound:
-        existing = None
-    if existing is not None and existing.entity_type != PACKAGES:
-        raise Conflict(messages.WRONG_COLLECTION)
-    if existing is not None and not overwrite:
-        raise Conflict(messages.ALREADY_EXISTS)
+    existing = await existing_for_put(ctl, doc_id, PACKAGES, overwrite)
     current = WhiskPackage.model_validate(existing.body) if existing else None
     binding = current.binding if current else None
     if content.binding:  # `{}` means no binding, as OpenWhisk writes it
@@ -115,12 +107,7 @@ async def put_package(request: web.Request) -> web.Response:
                      else (current.annotations if current else [])),
         updated=int(time.time() * 1000),
     )
-    try:
-        await ctl.store.put_entity(doc_id, PACKAGES, package.model_dump(mode="json"),
-                                   existing.rev if existing else None)
-    except StoreConflict:
-        raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
-    await ctl.entities.invalidate(doc_id)
+    await write_entity(ctl, doc_id, PACKAGES, package.model_dump(mode="json"), existing)
     return web.json_response(package.api())
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from controller import messages
-from controller.api.common import entity_name
+from controller.api.common import entity_name, existing_for_put, write_entity
 from controller.api.triggers import TRIGGERS, as_trigger
 from controller.context import Controller, controller_of
 from controller.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
@@ -153,14 +153,7 @@ async def put_rule(request: web.Request) -> web.Response:
     content = RulePut.model_validate(await read_json_object(request, MAX_RULE_BODY_BYTES))
     trigger_ref = _reference(content.trigger, namespace)
     action_ref = _reference(content.action, namespace)
-    try:
-        existing: Document | None = await ctl.store.get_entity(rule_id)
-    except StoreNotFound:
-        existing = None
-    if existing is not None and existing.entity_type != RULES:
-        raise Conflict(messages.WRONG_COLLECTION)
-    if existing is not None and not overwrite:
-        raise Conflict(messages.ALREADY_EXISTS)
+    existing = await existing_for_put(ctl, rule_id, RULES, overwrite)
     current = WhiskRule.model_validate(existing.body) if existing else None
     if current is None:
         if trigger_ref is None or action_ref is None:
@@ -187,11 +180,7 @@ async def put_rule(request: web.Request) -> web.Response:
                      else (current.annotations if current else [])),
         updated=int(time.time() * 1000),
     )
-    try:
-        await ctl.store.put_entity(rule_id, RULES, rule.model_dump(mode="json"), existing.rev if existing else None)
-    except StoreConflict:
-        raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
-    await ctl.entities.invalidate(rule_id)
+    await write_entity(ctl, rule_id, RULES, rule.model_dump(mode="json"), existing)
     if current is not None and current.trigger.doc_id != trigger_ref.doc_id:
         try:
             await update_trigger(ctl, current.trigger.doc_id, lambda t: t.without_rule(rule_id))

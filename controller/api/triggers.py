@@ -33,7 +33,7 @@ from aiohttp import web
 
 from controller import messages
 from controller.api.actions import ACTIVATION_ID_HEADER, PROVIDE_API_KEY
-from controller.api.common import check_parameters_size, entity_name
+from controller.api.common import check_parameters_size, entity_name, existing_for_put, write_entity
 from controller.auth import parse_basic
 from controller.context import Controller, controller_of
 from controller.errors import BadRequest, Conflict, mapped_status
@@ -46,9 +46,7 @@ from whisk.entities.rule import ACTIVE
 from whisk.entities.semver import DEFAULT_VERSION, bump
 from whisk.entities.trigger import FEED_ANNOTATION, ReducedRule, TriggerPut, WhiskTrigger, is_valid_feed
 from whisk.ids import new_activation_id
-from whisk.store import Conflict as StoreConflict
 from whisk.store import Document, StoreError
-from whisk.store import NotFound as StoreNotFound
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +59,6 @@ def as_trigger(doc: Document) -> WhiskTrigger:
     if doc.entity_type != TRIGGERS:
         raise Conflict(messages.WRONG_COLLECTION)
     return WhiskTrigger.model_validate(doc.body)
-
-
-async def _existing(ctl: Controller, doc_id: str) -> Document | None:
-    try:
-        return await ctl.store.get_entity(doc_id)
-    except StoreNotFound:
-        return None
 
 
 async def list_triggers(request: web.Request) -> web.Response:
@@ -94,11 +85,7 @@ async def put_trigger(request: web.Request) -> web.Response:
     overwrite = bool_param(request, "overwrite")
     content = TriggerPut.model_validate(await read_json_object(request, MAX_TRIGGER_BODY_BYTES))
     doc_id = fqn.doc_id()
-    existing = await _existing(ctl, doc_id)
-    if existing is not None and existing.entity_type != TRIGGERS:
-        raise Conflict(messages.WRONG_COLLECTION)
-    if existing is not None and not overwrite:
-        raise Conflict(messages.ALREADY_EXISTS)
+    existing = await existing_for_put(ctl, doc_id, TRIGGERS, overwrite)
     current = WhiskTrigger.model_validate(existing.body) if existing else None
     annotations = content.annotations if content.annotations is not None else (
         current.annotations if current else [])
@@ -122,12 +109,7 @@ async def put_trigger(request: web.Request) -> web.Response:
         rules=current.rules if current else None,
         updated=int(time.time() * 1000),
     )
-    try:
-        await ctl.store.put_entity(doc_id, TRIGGERS, trigger.model_dump(mode="json"),
-                                   existing.rev if existing else None)
-    except StoreConflict:
-        raise Conflict(messages.ALREADY_EXISTS if existing is None else messages.CONCURRENT_MODIFICATION) from None
-    await ctl.entities.invalidate(doc_id)
+    await write_entity(ctl, doc_id, TRIGGERS, trigger.model_dump(mode="json"), existing)
     return web.json_response(trigger.api())
 
 
