@@ -1,10 +1,12 @@
 """A CouchDB-compatible server for tests: npm `pouchdb-server`, pinned in `deploy/services/couchdb/`.
 
-`couchdb_server(tmp_dir)` installs it on first use (`npm ci`, under a file lock so concurrent test runs install
-once), starts it on a free loopback port with its data on disk in `tmp_dir`, an admin user with a random password,
-and `NODE_OPTIONS=--unhandled-rejections=warn` (without it, some bad requests crash the server). It waits until
-`GET /` answers and stops the server by its pid on exit. `stop()` and `start()` take it down and bring it back on
-the same port and data, for tests of what clients do while the database is gone.
+`couchdb_server(tmp_dir, host)` installs it on first use (`npm ci`, under a file lock so concurrent test runs install
+once), starts it on a free port of `host` only (127.0.0.1 unless the caller gives another IPv4 address of this
+machine, e.g. the gateway of a Docker bridge network, where containers can reach it) with its data on disk in
+`tmp_dir`, an admin user with a random password, and `NODE_OPTIONS=--unhandled-rejections=warn` (without it, some
+bad requests crash the server). It waits until `GET /` answers and stops the server by its pid on exit. `stop()` and
+`start()` take it down and bring it back on the same port and data, for tests of what clients do while the database
+is gone.
 
 pouchdb-server differs from CouchDB 3.x (see DESIGN.md): without admins it is an "admin party"; with one, as here,
 creating or deleting a database needs the admin's credentials, and an unauthenticated attempt is never answered.
@@ -44,9 +46,10 @@ def install() -> None:
     npm_ci(PACKAGE_DIR, SERVER_JS)
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on `host` (an IPv4 address) now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -57,12 +60,13 @@ class CouchServer:
     directory: Path
     port: int
     password: str
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     startup_s: float = 0.0
 
     @property
     def url(self) -> str:
-        return f"http://{ADMIN}:{self.password}@127.0.0.1:{self.port}"
+        return f"http://{ADMIN}:{self.password}@{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -86,7 +90,7 @@ class CouchServer:
             )
         # the config file gets the admin's password hashed into it on the first start; keep it across restarts
         env = {**os.environ, "NODE_OPTIONS": "--unhandled-rejections=warn"}
-        command = ["node", str(SERVER_JS), "--host", "127.0.0.1", "--port", str(self.port)]
+        command = ["node", str(SERVER_JS), "--host", self.host, "--port", str(self.port)]
         command += ["--dir", str(data), "--config", str(config), "--no-stdout-logs", "--no-color"]
         began = time.monotonic()
         with open(self.directory / "server.out", "ab") as out:
@@ -102,7 +106,7 @@ class CouchServer:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/", headers={"Accept": "application/json"})
+        request = urllib.request.Request(f"http://{self.host}:{self.port}/", headers={"Accept": "application/json"})
         while True:
             assert self.process is not None
             if self.process.poll() is not None:
@@ -135,10 +139,10 @@ class CouchServer:
 
 
 @contextmanager
-def couchdb_server(tmp_dir: Path) -> Iterator[CouchServer]:
-    """A started pouchdb-server with its data in `tmp_dir`, stopped on exit."""
+def couchdb_server(tmp_dir: Path, host: str = "127.0.0.1") -> Iterator[CouchServer]:
+    """A started pouchdb-server on `host` with its data in `tmp_dir`, stopped on exit."""
     install()
-    server = CouchServer(directory=Path(tmp_dir), port=free_port(), password=secrets.token_hex(16))
+    server = CouchServer(directory=Path(tmp_dir), port=free_port(host), password=secrets.token_hex(16), host=host)
     server.start()
     try:
         yield server
