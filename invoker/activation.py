@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from whisk.entities.activation import (
     WhiskActivation,
 )
 from whisk.entities.limits import MAX_PAYLOAD_BYTES
+from whisk.entities.names import SYSTEM_NAMESPACE
 from whisk.entities.params import KeyValue
 from whisk.messages import ActivationMessage
 
@@ -62,6 +64,11 @@ class Execution:
     timed_out: bool
     logs: list[str]
     container_ok: bool
+
+
+def is_system_action(action: WhiskAction) -> bool:
+    """Whether `action` belongs to the platform (the `whisk.system` namespace, which tenants cannot write to)."""
+    return action.namespace.split("/", 1)[0] == SYSTEM_NAMESPACE
 
 
 def action_path(action: WhiskAction) -> str:
@@ -141,10 +148,16 @@ def arguments(msg: ActivationMessage, action: WhiskAction) -> dict[str, Any]:
 
 
 async def execute(
-    container: Container, needs_init: bool, msg: ActivationMessage, action: WhiskAction, api_host: str
+    container: Container,
+    needs_init: bool,
+    msg: ActivationMessage,
+    action: WhiskAction,
+    api_host: str,
+    system_env: Mapping[str, str] | None = None,
 ) -> Execution:
     """Initialise `container` if needed, run the activation and collect its logs. Never raises a container error:
-    every failure becomes the activation's response."""
+    every failure becomes the activation's response. `system_env` is set at `/init` for the platform's own actions
+    (those in the `whisk.system` namespace) only."""
     timeout_ms = action.limits.timeout
     timeout_s = timeout_ms / 1000
     start = now_ms()
@@ -155,6 +168,8 @@ async def execute(
     if needs_init:
         env = _environment(msg, action, api_host, start + timeout_ms)
         env |= {name: _env_value(args[name]) for name in msg.initArgs if name in args}
+        if system_env and is_system_action(action):
+            env |= system_env
         value = {
             "name": action.name,
             "main": action.exec.main or "main",

@@ -67,6 +67,7 @@ class Invoker:
         max_in_flight: int = 512,
     ) -> None:
         self.settings = settings
+        self._system_env = settings.system_action_env()
         self._store = store
         self._bus = bus
         self._factory = factory
@@ -204,7 +205,8 @@ class Invoker:
         key = ActionKey(msg.user.namespace, msg.action.doc_id, revision)
         try:
             async with self.pool.lease(key, runtime, action.limits.memory) as lease:
-                execution = await act.execute(lease.container, lease.needs_init, msg, action, self.settings.api_host)
+                execution = await act.execute(lease.container, lease.needs_init, msg, action, self.settings.api_host,
+                                              self._system_env)
                 if not execution.container_ok:
                     lease.fail()
         except StartError as exc:

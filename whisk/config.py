@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "PYWHISK_"
+LOOPBACK_REGISTRY_PREFIX = "loopback_"
 
 
 class SettingsError(ValueError):
@@ -37,7 +38,23 @@ class _Settings(BaseModel):
             raise SettingsError("; ".join(problems)) from None
 
 
-class InvokerSettings(_Settings):
+class _LoopbackRegistry(_Settings):
+    """Where the LoopBack catalog keeps its registry of datasources and models: the invoker gives it to the
+    catalog's actions, the controller's `loopback/changes` feed checks models there, the feed service follows its
+    changes database."""
+
+    #: a CouchDB with credentials of its own (`http://user:password@host:port`); empty: the catalog is not set up
+    loopback_registry_url: str | None = None
+    #: prefix of the registry's database names
+    loopback_registry_prefix: str = LOOPBACK_REGISTRY_PREFIX
+
+    @field_validator("loopback_registry_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+class InvokerSettings(_LoopbackRegistry):
     #: this invoker's id (topic `invoker{id}`); `auto` takes one from the store by host name, so that
     #: `docker-compose up --scale invoker=N` gives each invoker its own
     invoker_id: int | Literal["auto"] = Field(default=0)
@@ -55,9 +72,15 @@ class InvokerSettings(_Settings):
     runtimes_dir: Path | None = None
     #: the URL actions use to reach the platform (`__OW_API_HOST`)
     api_host: str = "http://127.0.0.1:3233"
+    def system_action_env(self) -> dict[str, str]:
+        """Environment variables for actions of the `whisk.system` namespace (the catalog's), set at `/init`."""
+        if self.loopback_registry_url is None:
+            return {}
+        return {"LOOPBACK_REGISTRY_URL": self.loopback_registry_url,
+                "LOOPBACK_REGISTRY_PREFIX": self.loopback_registry_prefix}
 
 
-class ControllerSettings(_Settings):
+class ControllerSettings(_LoopbackRegistry):
     controller_id: str = "0"
     #: longest a blocking invoke waits, in milliseconds (OpenWhisk: 60 s)
     max_blocking_wait_ms: int = Field(default=60_000, ge=1)
@@ -94,10 +117,11 @@ class ServiceSettings(_Settings):
     port: int = Field(default=3233, ge=0, le=65535)
 
 
-class FeedSettings(_Settings):
+class FeedSettings(_LoopbackRegistry):
     """The feed service (`pywhisk feeds`, or inside standalone); its store and bus come from `ServiceSettings`."""
 
     #: where the service fires triggers: the platform's API, e.g. a controller or the gateway
     api_url: str = "http://127.0.0.1:3233"
     #: how often all registrations are re-read, in seconds (changes arrive on the bus at once)
     feeds_resync_s: float = Field(default=60.0, gt=0)
+

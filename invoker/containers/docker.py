@@ -300,6 +300,16 @@ class DockerContainerFactory:
             for runtime in manifest().runtimes.values():
                 await self._image_present(runtime.image)
 
+    async def actions_gateway(self) -> str:
+        """The host's address on the actions' network: where actions reach services the host offers them (a
+        database for the catalog's actions, say); the network is created if it is not there yet."""
+        await self._ensure_network()
+        _, body = await self._call("GET", f"/networks/{self._network}", StartError)
+        for config in (body or {}).get("IPAM", {}).get("Config") or []:
+            if config.get("Gateway"):
+                return str(config["Gateway"])
+        raise StartError(f"The network '{self._network}' has no gateway address.")
+
     async def _ensure_network(self) -> None:
         async with self._network_lock:
             if self._network_ready:

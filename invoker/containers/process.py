@@ -275,6 +275,9 @@ class ProcessContainerFactory:
         self.check_kind(runtime.kind)
         interpreter = self._interpreter(runtime.family)
         assert interpreter is not None
+        if runtime.family == "nodejs":
+            # the modules preinstalled for Node.js actions (`./run install` puts them there), as the image's NODE_PATH
+            env = {"NODE_PATH": str(self._runtimes_dir / "nodejs" / "node_modules"), **env}
         uid = await self._allocate_uid()
         socket_dir = self._root / f"c{next(self._counter)}"
         started = time.monotonic()

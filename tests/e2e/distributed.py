@@ -87,6 +87,8 @@ class DistributedPlatform:
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     store_url: str = ""
     feeds: ServiceProcess | None = None
+    #: more settings for every process (controllers, invokers, the feed service)
+    env: dict[str, str] = field(default_factory=dict)
 
     def admin(self, *argv: str) -> str:
         return run_admin(self.store_url, *argv)
@@ -118,7 +120,7 @@ class DistributedPlatform:
         # short sessions make the broker's group joins quick (see tests/services/kafka.py)
         bus_url = f"{self.kafka.url}?session_timeout_ms=2000"
         base_env = {"PYWHISK_STORE_URL": self.store_url, "PYWHISK_BUS_URL": bus_url, "PYWHISK_LOG_LEVEL": "INFO",
-                    **GENEROUS_THROTTLES}
+                    **GENEROUS_THROTTLES, **self.env}
         upstreams = []
         for n in range(self.controller_count):
             port = free_port()

@@ -13,6 +13,9 @@ DEFAULT_NAMESPACE = "_"
 MAX_NAME_LENGTH = 256
 _NAME = re.compile(r"\A([\w]|[\w][\w@ .&-]{0,254}[\w@.&-])\Z", re.ASCII)
 
+#: the platform's own namespace: the catalog's packages, which tenants read but cannot write
+SYSTEM_NAMESPACE = "whisk.system"
+
 
 class InvalidName(ValueError):
     """A name or path that breaks the name rule."""
