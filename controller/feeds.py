@@ -1,4 +1,5 @@
-"""The built-in feed actions: `/whisk.system/alarms/{alarm,once,interval}` and `/whisk.system/couchdb/changes`.
+"""The built-in feed actions: `/whisk.system/alarms/{alarm,once,interval}`, `/whisk.system/couchdb/changes` and
+`/whisk.system/loopback/changes` (a model's record changes, for a model of the trigger owner's).
 
 Each is a system action run in-process with OpenWhisk's feed parameters: `lifecycleEvent` (CREATE, READ, UPDATE,
 DELETE, PAUSE, UNPAUSE), `triggerName` (`/ns/name`), `authKey` (the trigger owner's `uuid:key`) and the feed's own
@@ -28,9 +29,20 @@ from controller.system import (
 )
 from whisk.bus import BusError
 from whisk.couch_source import CouchSource, SourceError
-from whisk.entities.feed import ALARM, CHANGES, INTERVAL, ONCE, FeedReason, FeedRegistration, FeedStatus, now_ms
+from whisk.entities.feed import (
+    ALARM,
+    CHANGES,
+    INTERVAL,
+    LOOPBACK_CHANGES,
+    ONCE,
+    FeedReason,
+    FeedRegistration,
+    FeedStatus,
+    now_ms,
+)
 from whisk.entities.names import DEFAULT_NAMESPACE, FullyQualifiedName, InvalidName
 from whisk.feed_config import InvalidFeedParams, validate
+from whisk.loopback_registry import ModelGone, Registry, model_source
 from whisk.messages import FEEDS_TOPIC, FeedChangedMessage
 from whisk.store import Conflict, NotFound, Store
 
@@ -117,6 +129,23 @@ async def _start_cursor(config: dict[str, Any]) -> Any:
     return seq if since == "now" else since
 
 
+async def _loopback_cursor(call: SystemCall, trigger: str, model_id: str) -> Any:
+    """Where a new `loopback/changes` feed starts: the current sequence of the database the model's changes are
+    read from (the model must be one of the trigger owner's)."""
+    settings = call.controller.settings
+    if settings.loopback_registry_url is None:
+        raise _failed("the LoopBack catalog has no registry configured on this platform")
+    registry = Registry.at(settings.loopback_registry_url, settings.loopback_registry_prefix)
+    async with aiohttp.ClientSession() as session:
+        try:
+            source = await model_source(session, registry, trigger.split("/", 1)[0], model_id)
+        except ModelGone:
+            raise _failed(f"model {model_id} does not exist") from None
+        except SourceError as exc:
+            raise _failed(f"the LoopBack registry cannot be read: {exc}") from None
+    return await _start_cursor(source.config)
+
+
 def _config(feed: str, params: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         return validate(feed, params, now_ms(), current)
@@ -129,7 +158,10 @@ async def _create(call: SystemCall, feed: str, trigger: str, params: dict[str, A
     store = call.controller.store
     await _check_trigger(store, trigger)
     config = _config(feed, params)
-    cursor = await _start_cursor(config) if feed == CHANGES else None
+    if feed == LOOPBACK_CHANGES:
+        cursor = await _loopback_cursor(call, trigger, config["modelId"])
+    else:
+        cursor = await _start_cursor(config) if feed == CHANGES else None
     registration = FeedRegistration(trigger=trigger, feed=feed, authKey=key, config=config,  # type: ignore[arg-type]
                                     cursor=cursor)
     for _ in range(_WRITE_ATTEMPTS):
@@ -209,7 +241,7 @@ def _handler(feed: str) -> SystemHandler:
     return handle
 
 
-HANDLERS = {feed: f"feeds.{feed.replace('/', '.')}" for feed in (ALARM, ONCE, INTERVAL, CHANGES)}
+HANDLERS = {feed: f"feeds.{feed.replace('/', '.')}" for feed in (ALARM, ONCE, INTERVAL, CHANGES, LOOPBACK_CHANGES)}
 for _feed, _name in HANDLERS.items():
     system_action(_name)(_handler(_feed))
 
@@ -243,5 +275,15 @@ register_package(SystemPackageSpec(
             "feed": True, "description": "Database change feed: fires the trigger with every changed document",
             "parameters": _params("dbname", "url", "host", "port", "protocol", "username", "password", "since",
                                   required=("dbname",))}),
+    ],
+))
+
+# joins the catalog's `loopback` package (its Node.js actions come from catalog/loopback)
+register_package(SystemPackageSpec(
+    name="loopback",
+    actions=[
+        SystemActionSpec(name="changes", handler=HANDLERS[LOOPBACK_CHANGES], annotations={
+            "feed": True, "description": "Fires the trigger on every create, update or delete of a model's records",
+            "parameters": _params("modelId", required=("modelId",))}),
     ],
 ))

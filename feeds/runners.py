@@ -11,6 +11,10 @@ written while the service was down are fired when it comes back; a crash between
 that change again (at least once). A database that cannot be read sets the registration's `status.reason` and is
 retried with backoff; the reason is cleared when it reads again.
 
+LoopBack changes (`loopback/changes`): the same follower on the catalog registry's changes database, where the
+catalog's record actions append one document per create, update or delete; only the documents of the
+registration's model and namespace fire its trigger, with the change (model, op, id, record) as the payload.
+
 A fire the platform refuses for good (trigger deleted, key revoked) disables the registration, with the reason.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +30,24 @@ import aiohttp
 
 from feeds.firing import FireFailed, TriggerFirer, TriggerRefused
 from whisk.couch_source import CouchSource, SourceError
-from whisk.entities.feed import CHANGES, ONCE, FeedReason, FeedRegistration, FeedStatus, now_ms
+from whisk.entities.feed import (
+    CHANGES,
+    LOOPBACK_CHANGES,
+    ONCE,
+    FeedReason,
+    FeedRegistration,
+    FeedStatus,
+    now_ms,
+)
 from whisk.feed_config import next_fire_ms
+from whisk.loopback_registry import (
+    ModelGone,
+    ModelSource,
+    Registry,
+    logged_change,
+    model_source,
+    native_change,
+)
 from whisk.store import Conflict, NotFound, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -48,6 +69,8 @@ class RunnerContext:
     retry_first_s: float = 1.0
     retry_max_s: float = 60.0
     longpoll_ms: int = 20_000
+    #: the LoopBack catalog's registry; None when the platform has none
+    loopback_registry: Registry | None = None
 
 
 async def update_status(store: Store, registration: FeedRegistration, status: FeedStatus) -> bool:
@@ -142,8 +165,23 @@ def _refused(status: int) -> str:
     return f"Automatically disabled after receiving a {status} status code when firing the trigger"
 
 
-async def run_changes(ctx: RunnerContext, registration: FeedRegistration) -> None:
-    source = CouchSource(ctx.session, registration.config)
+Payload = Callable[[CouchSource, dict[str, Any]], dict[str, Any] | None]
+
+
+def _document_change(source: CouchSource, change: dict[str, Any]) -> dict[str, Any] | None:
+    return {"dbname": source.dbname, **change}
+
+
+async def run_changes(
+    ctx: RunnerContext,
+    registration: FeedRegistration,
+    config: dict[str, Any],
+    payload: Payload,
+    give_up: Callable[[SourceError], bool] = lambda _exc: False,
+) -> None:
+    """Follow `config`'s database until the registration ends, or until a read fails with an error `give_up`
+    accepts (then return, so that the caller may find the database anew)."""
+    source = CouchSource(ctx.session, config)
     since = registration.cursor
     delay = ctx.retry_first_s
     troubled: str | None = registration.status.reason.message if registration.status.reason else None
@@ -153,6 +191,8 @@ async def run_changes(ctx: RunnerContext, registration: FeedRegistration) -> Non
                 since = await _start(ctx, registration, source)
             changes = await source.changes(since, longpoll_ms=ctx.longpoll_ms)
         except SourceError as exc:
+            if give_up(exc):
+                return
             if troubled != str(exc):
                 troubled = str(exc)
                 log.warning("feed of %s cannot read its database: %s", registration.trigger, exc)
@@ -168,8 +208,10 @@ async def run_changes(ctx: RunnerContext, registration: FeedRegistration) -> Non
             if not await update_status(ctx.store, registration, FeedStatus(active=True)):
                 return
         for change in changes.results:
+            args = payload(source, change)
             try:
-                await ctx.firer.fire(registration, {"dbname": source.dbname, **change})
+                if args is not None:
+                    await ctx.firer.fire(registration, args)
             except TriggerRefused as exc:
                 await disable(ctx, registration, _refused(exc.status), exc.status)
                 return
@@ -192,6 +234,45 @@ async def _start(ctx: RunnerContext, registration: FeedRegistration, source: Cou
 async def run(ctx: RunnerContext, registration: FeedRegistration) -> None:
     """Run the registration until it ends or is cancelled."""
     if registration.feed == CHANGES:
-        await run_changes(ctx, registration)
+        await run_changes(ctx, registration, registration.config, _document_change)
+    elif registration.feed == LOOPBACK_CHANGES:
+        await run_loopback_changes(ctx, registration)
     else:
         await run_alarm(ctx, registration)
+
+
+async def run_loopback_changes(ctx: RunnerContext, registration: FeedRegistration) -> None:
+    """Follow a LoopBack model's changes where `model_source` says they are. The model is looked up again whenever
+    its database refuses (a datasource updated with a new password, say); a model gone from the registry disables
+    the registration."""
+    if ctx.loopback_registry is None:
+        reason = FeedReason(kind="ADMIN", message="the LoopBack catalog has no registry configured")
+        await update_status(ctx.store, registration, FeedStatus(active=False, reason=reason))
+        return
+    tenant, model_id = registration.namespace, str(registration.config.get("modelId"))
+    delay = ctx.retry_first_s
+    while True:
+        try:
+            source = await model_source(ctx.session, ctx.loopback_registry, tenant, model_id)
+        except ModelGone:
+            await disable(ctx, registration, f"The model {model_id} no longer exists", 404)
+            return
+        except SourceError as exc:
+            log.warning("feed of %s cannot read the LoopBack registry: %s", registration.trigger, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, ctx.retry_max_s)
+            continue
+        payload = _model_events(source, tenant, model_id)
+        await run_changes(ctx, registration, source.config, payload, give_up=_refused_read)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, ctx.retry_max_s)
+
+
+def _model_events(source: ModelSource, tenant: str, model_id: str) -> Payload:
+    if source.native:
+        return lambda _db, change: native_change(source, model_id, change)
+    return lambda _db, change: logged_change(tenant, model_id, change)
+
+
+def _refused_read(exc: SourceError) -> bool:
+    return exc.status in (401, 403, 404)

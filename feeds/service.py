@@ -20,6 +20,7 @@ from feeds import runners
 from feeds.firing import TriggerFirer
 from whisk.bus import Bus, Record, consume_forever
 from whisk.entities.feed import FeedRegistration
+from whisk.loopback_registry import Registry
 from whisk.messages import FEEDS_TOPIC, FeedChangedMessage
 from whisk.store import NotFound, Store, StoreError
 
@@ -41,8 +42,10 @@ class FeedService:
         retry_first_s: float = 1.0,
         retry_max_s: float = 60.0,
         longpoll_ms: int = 20_000,
+        loopback_registry: Registry | None = None,
     ) -> None:
         self._store = store
+        self._loopback_registry = loopback_registry
         self._bus = bus
         self._api_url = api_url
         self._resync_s = resync_s
@@ -67,7 +70,8 @@ class FeedService:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         first, most = self._retry
         firer = TriggerFirer(self._session, self._api_url, retry_first_s=first, retry_max_s=most)
-        self._ctx = runners.RunnerContext(self._store, firer, self._session, first, most, self._longpoll_ms)
+        self._ctx = runners.RunnerContext(self._store, firer, self._session, first, most, self._longpoll_ms,
+                                           self._loopback_registry)
         try:
             await self.resync()
         except StoreError as exc:

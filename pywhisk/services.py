@@ -10,7 +10,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from invoker import Invoker
 from invoker.containers import open_factory
 from whisk.bus import Bus, BusError, open_bus
 from whisk.config import ControllerSettings, FeedSettings, InvokerSettings, ServiceSettings
+from whisk.loopback_registry import Registry
 from whisk.store import Store, StoreError, open_store
 
 log = logging.getLogger("pywhisk.services")
@@ -100,6 +101,14 @@ async def serve_invoker(service: ServiceSettings, environ: Mapping[str, str], st
             await store.close()
 
 
+def feed_options(settings: FeedSettings) -> dict[str, Any]:
+    """The feed service's options from its settings."""
+    registry = None
+    if settings.loopback_registry_url is not None:
+        registry = Registry.at(settings.loopback_registry_url, settings.loopback_registry_prefix)
+    return {"resync_s": settings.feeds_resync_s, "loopback_registry": registry}
+
+
 async def serve_feeds(service: ServiceSettings, environ: Mapping[str, str], stop: asyncio.Event) -> None:
     from feeds import FeedService
 
@@ -109,7 +118,7 @@ async def serve_feeds(service: ServiceSettings, environ: Mapping[str, str], stop
     try:
         if store is None or bus is None:
             return
-        feeds = FeedService(store, bus, settings.api_url, resync_s=settings.feeds_resync_s)
+        feeds = FeedService(store, bus, settings.api_url, **feed_options(settings))
         await feeds.start()
         print(f"feed service running, firing triggers at {settings.api_url}", flush=True)
         await stop.wait()

@@ -16,7 +16,7 @@ from feeds import FeedService
 from invoker import Invoker
 from invoker.containers import open_factory
 from pywhisk.process import run_until_signalled
-from pywhisk.services import with_invoker_id
+from pywhisk.services import feed_options, with_invoker_id
 from whisk.bus import open_bus
 from whisk.config import ControllerSettings, FeedSettings, InvokerSettings, StandaloneSettings
 from whisk.entities.identity import NamespaceKey, Subject, generate_key, generate_uuid, hash_key
@@ -103,7 +103,7 @@ async def serve(settings: StandaloneSettings, environ: Mapping[str, str], stop: 
         invoker = Invoker(invoker_settings, store, bus, factory)
         await invoker.start()
         local_api = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::', '') else settings.host}:{port}"
-        feed_service = FeedService(store, bus, local_api, resync_s=FeedSettings.from_env(environ).feeds_resync_s)
+        feed_service = FeedService(store, bus, local_api, **feed_options(FeedSettings.from_env(environ)))
         await feed_service.start()
 
         props = wskprops_path(settings, environ)

@@ -75,6 +75,10 @@ class CouchSource:
         except ValueError as exc:
             raise SourceError(f"database {self.dbname} answered with a body that is not JSON") from exc
 
+    async def document(self, doc_id: str, timeout_s: float = 10.0) -> Any:
+        """One document of the database (404: `SourceError` with status 404)."""
+        return await self._get(quote(doc_id, safe=""), {}, timeout_s)
+
     async def update_seq(self, timeout_s: float = 10.0) -> Any:
         """The database's current update sequence (CouchDB's `GET /db`); also proves it exists and is readable."""
         info = await self._get("", {}, timeout_s)

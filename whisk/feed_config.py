@@ -9,6 +9,8 @@ Configs (what READ shows, less secrets):
 - `alarms/once`: `date`, `deleteAfterFire` (`false`, `true` or `rules`), `payload`
 - `alarms/interval`: `minutes`, `startDate` (30 s after creation unless given), `stopDate`?, `payload`
 - `couchdb/changes`: `url` (no credentials), `dbname`, `username`?, `password`? (never shown), `since`?
+- `loopback/changes`: `modelId` (a model of the trigger's namespace; the registry's location is the platform's
+  setting, never part of a registration)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from yarl import URL
 
 from whisk.cron import CronError, CronSchedule
-from whisk.entities.feed import ALARM, CHANGES, INTERVAL, ONCE
+from whisk.entities.feed import ALARM, CHANGES, INTERVAL, LOOPBACK_CHANGES, ONCE
 
 DELETE_AFTER_FIRE = ("false", "true", "rules")
 #: how long after creation an interval feed without `startDate` first fires (OpenWhisk: 30 s)
@@ -182,21 +184,33 @@ def _changes(params: dict[str, Any], now_ms: int, current: dict[str, Any]) -> di
     return config
 
 
-_VALIDATORS = {ALARM: _alarm, ONCE: _once, INTERVAL: _interval, CHANGES: _changes}
+def _loopback_changes(params: dict[str, Any], now_ms: int, current: dict[str, Any]) -> dict[str, Any]:
+    if current:
+        raise InvalidFeedParams("the changes feed has no updatable parameters; delete and create the trigger again")
+    model_id = params.get("modelId")
+    if not isinstance(model_id, str) or not model_id.strip() or "/" in model_id:
+        raise InvalidFeedParams("loopback changes feed: missing or invalid modelId parameter")
+    return {"modelId": model_id.strip()}
+
+
+_VALIDATORS = {ALARM: _alarm, ONCE: _once, INTERVAL: _interval, CHANGES: _changes,
+               LOOPBACK_CHANGES: _loopback_changes}
 
 
 def validate(feed: str, params: dict[str, Any], now_ms: int, current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The config of a CREATE (`current` None) or an UPDATE of `current`; `InvalidFeedParams` when unusable."""
     if feed not in _VALIDATORS:
         raise InvalidFeedParams(f"unknown feed '{feed}'")
-    if current is not None and feed != CHANGES and not (set(params) & _UPDATABLE[feed]):
+    if current is not None and feed not in _SOURCES and not (set(params) & _UPDATABLE[feed]):
         raise InvalidFeedParams("no updatable parameters were specified")
     config = _VALIDATORS[feed](params, now_ms, current or {})
-    if feed != CHANGES and ("trigger_payload" in params or current is None):
+    if feed not in _SOURCES and ("trigger_payload" in params or current is None):
         config["payload"] = payload(params.get("trigger_payload"))
     return config
 
 
+#: feeds that follow a database rather than a clock
+_SOURCES = (CHANGES, LOOPBACK_CHANGES)
 _UPDATABLE = {
     ALARM: {"cron", "timezone", "startDate", "stopDate", "trigger_payload"},
     ONCE: {"date", "deleteAfterFire", "trigger_payload"},

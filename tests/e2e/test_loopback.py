@@ -9,6 +9,7 @@ reach the tenants' databases through LoopBack's connectors.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -345,3 +346,83 @@ async def test_bad_inputs_get_clear_errors_and_break_nothing(api: Api, postgres:
     assert status == 201, created
     status, found = await tenant.call("GET", records)
     assert status == 200 and [r["size"] for r in found] == [3], found
+
+
+@pytest.mark.parametrize("connector", ["postgresql", "couchdb"])
+async def test_record_changes_reach_an_mqtt_subscriber(
+    api: Api, connector: str, postgres: PostgresServer, registry: CouchServer, mosquitto: MosquittoServer
+) -> None:
+    tenant = new_tenant(api, "lbmq")
+    table = f"account_{secrets.token_hex(3)}"
+    couch = CouchDatabase(registry, table)  # the CouchDB flavour keeps its records on the registry's server
+    if connector == "postgresql":
+        postgres.psql(f"CREATE TABLE {table} (id serial PRIMARY KEY, name text)")
+        settings = postgres_settings(postgres)
+        model_spec: dict[str, Any] = {"table": table, "discover": True}
+    else:
+        await couch.create()
+        settings = {"url": f"http://{registry.host}:{registry.port}", "database": table, "username": "admin",
+                    "password": registry.password}
+        model_spec = {"properties": {"id": {"type": "string", "id": True}, "name": "string"}}
+    status, ds = await tenant.call("POST", "/datasources", {"connector": connector, "settings": settings})
+    assert status == 201, ds
+    status, model = await tenant.call("POST", "/models", {"name": "Account", "datasourceId": ds["id"],
+                                                          **model_spec})
+    assert status == 201, model
+    topic = f"/v1/{tenant.name}/accounts"
+
+    # as the seed's demo: the model's changes feed a trigger, a rule publishes each to the broker
+    async def ok(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        status, answer, _ = await api.request(method, path, json=body, params=params, auth=tenant.auth)
+        assert status == 200, (path, answer)
+        return answer
+
+    await ok("PUT", "namespaces/_/packages/broker", {"binding": {"namespace": "whisk.system", "name": "messaging"},
+                                                     "parameters": [{"key": "url", "value": mosquitto.url},
+                                                                    {"key": "topic", "value": topic}]})
+    await ok("PUT", "namespaces/_/triggers/accountChanged", {})
+    await ok("POST", "namespaces/whisk.system/actions/loopback/changes", {
+        "lifecycleEvent": "CREATE", "triggerName": f"/{tenant.name}/accountChanged", "authKey": tenant.auth,
+        "modelId": model["id"]}, params={"blocking": "true", "result": "true"})
+    await ok("PUT", "namespaces/_/rules/publishAccounts", {"trigger": "/_/accountChanged",
+                                                            "action": "/_/broker/mqttPublish"})
+
+    records = await tenant.records_url(model)
+    with mosquitto.subscribe(topic) as subscription:
+        status, created = await tenant.call("POST", records, {"name": "James Bond"})
+        assert status == 201, created
+        status, _ = await tenant.call("PATCH", f"{records}/{created['id']}", {"name": "007"})
+        assert status == 200
+        status, _ = await tenant.call("DELETE", f"{records}/{created['id']}")
+        assert status in (200, 204)
+        messages = await asyncio.to_thread(subscription.messages, 3, 60.0)
+        if connector == "couchdb":
+            # CouchDB's own changes feed also sees what other applications write to the model's database
+            await couch.put("m", {"loopback__model__name": "Account", "name": "Moneypenny"})
+            messages += await asyncio.to_thread(subscription.messages, 1, 60.0)
+    bodies = [json.loads(payload) for _topic, payload in messages]
+    assert [b["op"] for b in bodies[:3]] == ["create", "update", "delete"]
+    assert all(b["model"] == "Account" and str(b["id"]) == str(created["id"]) for b in bodies[:3])
+    assert bodies[0]["record"]["name"] == "James Bond" and bodies[1]["record"]["name"] == "007"
+    if connector == "couchdb":
+        assert (bodies[3]["op"], bodies[3]["id"], bodies[3]["record"]["name"]) == ("create", "m", "Moneypenny")
+
+
+class CouchDatabase:
+    """A database on the test CouchDB server, written to as another application would."""
+
+    def __init__(self, server: CouchServer, name: str) -> None:
+        self.url = f"http://{server.host}:{server.port}/{name}"
+        token = base64.b64encode(f"admin:{server.password}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}"}
+
+    async def _send(self, method: str, path: str = "", body: Any = None) -> None:
+        async with aiohttp.ClientSession(headers=self.headers) as session:
+            async with session.request(method, self.url + path, json=body) as response:
+                assert response.status in (200, 201), await response.text()
+
+    async def create(self) -> None:
+        await self._send("PUT")
+
+    async def put(self, doc_id: str, body: dict[str, Any]) -> None:
+        await self._send("PUT", f"/{doc_id}", body)

@@ -23,6 +23,7 @@ from whisk.config import ServiceSettings
 from whisk.couch_source import CouchSource
 from whisk.entities.feed import FeedRegistration, FeedStatus, now_ms
 from whisk.feed_config import validate
+from whisk.loopback_registry import Registry
 from whisk.messages import FEEDS_TOPIC, FeedChangedMessage
 from whisk.store import Conflict, NotFound, Store, open_store
 
@@ -266,6 +267,85 @@ async def test_a_change_fires_the_trigger_with_the_document(
     assert payload["changes"][0]["rev"] == payload["doc"]["_rev"] and "seq" in payload
     stored, _ = await store.get_feed("guest/orders")
     assert stored.cursor == payload["seq"]
+
+
+async def loopback_registry(couch: CouchServer, tenant: str, connector: str, **settings: Any
+                            ) -> tuple[Registry, dict[str, Database]]:
+    """A LoopBack registry on the test server holding one model `m1` of `tenant` on a `connector` datasource."""
+    prefix = f"lb{secrets.token_hex(3)}_"
+    dbs = {name: Database(couch, f"{prefix}{name}") for name in ("datasources", "models", "changes")}
+    for db in dbs.values():
+        await db.create()
+    await dbs["datasources"].write(f"{tenant}%2Fd1", tenant=tenant, connector=connector, settings=settings)
+    await dbs["models"].write(f"{tenant}%2Fm1", tenant=tenant, name="Contact", datasourceId="d1")
+    return Registry.at(couch.url, prefix), dbs
+
+
+async def test_a_loopback_changes_feed_fires_only_its_own_models_changes_without_the_registrys_fields(
+    store: Store, platform: Platform, couch: CouchServer, make_service: MakeService
+) -> None:
+    registry, dbs = await loopback_registry(couch, "alice", "postgresql", host="db")
+    async with aiohttp.ClientSession() as session:
+        seq = await CouchSource(session, registry.database("changes")).update_seq()
+    config = validate("loopback/changes", {"modelId": "m1"}, now_ms())
+    await store.put_feed(registration("alice/changed", "loopback/changes", config, cursor=seq), None)
+    await make_service(loopback_registry=registry)
+
+    change = {"modelId": "m1", "model": "Contact", "op": "create", "id": 7, "record": {"id": 7, "name": "Ada"}}
+    log = dbs["changes"]
+    await log.write("c1", tenant="bob", **change)  # another tenant's model with the same id
+    await log.write("c2", tenant="alice", **{**change, "modelId": "m2"})  # another model
+    await log.write("c3", tenant="alice", **change)
+    await log.write("c4", tenant="alice", **{**change, "op": "delete", "record": None})
+    await eventually(lambda: len(platform.fired("alice/changed")) == 2, timeout_s=15)
+
+    assert platform.fired("alice/changed") == [change, {**change, "op": "delete", "record": None}]
+    assert platform.fires[0].authorization == "Basic " + base64.b64encode(AUTH.encode()).decode()
+
+
+async def test_a_loopback_changes_feed_of_a_couchdb_model_follows_the_models_own_database(
+    store: Store, platform: Platform, couch: CouchServer, database: Database, make_service: MakeService
+) -> None:
+    registry, _ = await loopback_registry(couch, "alice", "couchdb", url=f"http://127.0.0.1:{couch.port}",
+                                          database=database.name, username="admin", password=couch.password)
+    async with aiohttp.ClientSession() as session:
+        seq = await CouchSource(session, database.config).update_seq()
+    config = validate("loopback/changes", {"modelId": "m1"}, now_ms())
+    await store.put_feed(registration("alice/changed", "loopback/changes", config, cursor=seq), None)
+    await make_service(loopback_registry=registry)
+
+    await database.write("other", loopback__model__name="Invoice", total=3)  # another model's record
+    await database.write("ada", loopback__model__name="Contact", name="Ada")  # as if written by another app
+    await eventually(lambda: len(platform.fired("alice/changed")) == 1, timeout_s=15)
+    [created] = platform.fired("alice/changed")
+    assert created == {"model": "Contact", "modelId": "m1", "op": "create", "id": "ada",
+                       "record": {"id": "ada", "name": "Ada"}}
+
+    current = await database._call("GET", "/ada")
+    await database.write("ada", _rev=current["_rev"], loopback__model__name="Contact", name="Ada L.")
+    current = await database._call("GET", "/ada")
+    # a tombstone that names its model, as the catalog's deleteRecord leaves it
+    await database.write("ada", _rev=current["_rev"], _deleted=True, loopback__model__name="Contact")
+    await eventually(lambda: len(platform.fired("alice/changed")) == 3, timeout_s=15)
+    updated, deleted = platform.fired("alice/changed")[1:]
+    assert (updated["op"], updated["record"]["name"]) == ("update", "Ada L.")
+    assert (deleted["op"], deleted["id"], deleted["record"]) == ("delete", "ada", None)
+
+
+async def test_a_loopback_changes_feed_without_a_configured_registry_is_disabled_with_the_reason(
+    store: Store, make_service: MakeService
+) -> None:
+    config = validate("loopback/changes", {"modelId": "m1"}, now_ms())
+    await store.put_feed(registration("alice/changed", "loopback/changes", config, cursor=0), None)
+    await make_service()
+
+    async def disabled() -> bool:
+        stored, _ = await store.get_feed("alice/changed")
+        return not stored.status.active
+
+    await eventually(disabled, timeout_s=15)
+    stored, _ = await store.get_feed("alice/changed")
+    assert stored.status.reason is not None and "registry" in stored.status.reason.message
 
 
 async def test_documents_written_while_the_service_was_down_fire_after_a_restart_and_none_twice(

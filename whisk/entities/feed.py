@@ -21,7 +21,9 @@ ALARM = "alarms/alarm"
 ONCE = "alarms/once"
 INTERVAL = "alarms/interval"
 CHANGES = "couchdb/changes"
-FEEDS = (ALARM, ONCE, INTERVAL, CHANGES)
+#: changes to the records of a model of the LoopBack catalog (read from the catalog registry's changes database)
+LOOPBACK_CHANGES = "loopback/changes"
+FEEDS = (ALARM, ONCE, INTERVAL, CHANGES, LOOPBACK_CHANGES)
 
 #: parameters kept in a registration's config but never returned by READ
 SECRET_PARAMS = frozenset({"password"})
@@ -55,7 +57,7 @@ class FeedRegistration(BaseModel):
 
     #: the trigger, `namespace/name`
     trigger: str
-    feed: Literal["alarms/alarm", "alarms/once", "alarms/interval", "couchdb/changes"]
+    feed: Literal["alarms/alarm", "alarms/once", "alarms/interval", "couchdb/changes", "loopback/changes"]
     id: str = Field(default_factory=lambda: secrets.token_hex(16))
     #: the trigger owner's `uuid:key`
     authKey: str = Field(repr=False)

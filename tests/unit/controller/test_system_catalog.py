@@ -74,4 +74,5 @@ def test_the_shipped_catalog_routes_every_loopback_operation() -> None:
     routed = {route.action for route in loopback.api.routes} if loopback.api else set()
     node_actions = {a.name for a in loopback.actions if a.handler is None}
     assert routed == node_actions and len(node_actions) == 20
+    assert any(a.name == "changes" and a.handler for a in loopback.actions)  # the feed joins the package
     assert "mqttPublish" in {a.name for a in packages["messaging"].actions}
