@@ -21,7 +21,9 @@
 # `up` remembers its settings per project (in the state dir), so `down` and `smoke` need only --project. Settings from
 # the environment at the first `up` of a project: PYWHISK_HTTPS_PORT (9443), PYWHISK_HTTP_PORT (9080),
 # PYWHISK_COUCHDB_PORT (5984), PYWHISK_KAFKA_PORT (9092), PYWHISK_INVOKER_ID_BASE (0), PYWHISK_BIND_ADDRESS
-# (127.0.0.1), COUCHDB_USER (pywhisk), COUCHDB_PASSWORD (generated); later `up`s reuse them unless set again.
+# (127.0.0.1), COUCHDB_USER (pywhisk), COUCHDB_PASSWORD (generated), PYWHISK_CATALOGDB_PORT (5985, the LoopBack
+# registry's port on the actions' network), LOOPBACK_REGISTRY_PASSWORD (generated); later `up`s reuse them unless set
+# again.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -111,19 +113,23 @@ load_settings() {
   PYWHISK_HTTP_PORT=$(setting PYWHISK_HTTP_PORT 9080)
   PYWHISK_COUCHDB_PORT=$(setting PYWHISK_COUCHDB_PORT 5984)
   PYWHISK_KAFKA_PORT=$(setting PYWHISK_KAFKA_PORT 9092)
+  PYWHISK_CATALOGDB_PORT=$(setting PYWHISK_CATALOGDB_PORT 5985)
   PYWHISK_INVOKER_ID_BASE=$(setting PYWHISK_INVOKER_ID_BASE 0)
   PYWHISK_BIND_ADDRESS=$(setting PYWHISK_BIND_ADDRESS 127.0.0.1)
   PYWHISK_GATEWAY_HOSTNAMES=$(setting PYWHISK_GATEWAY_HOSTNAMES localhost,127.0.0.1,::1)
   COUCHDB_USER=$(setting COUCHDB_USER pywhisk)
   COUCHDB_PASSWORD=$(setting COUCHDB_PASSWORD "")
   [ -n "$COUCHDB_PASSWORD" ] || COUCHDB_PASSWORD=$(random_token)
-  [[ $COUCHDB_USER$COUCHDB_PASSWORD =~ ^[A-Za-z0-9._~-]+$ ]] ||
-    die "COUCHDB_USER and COUCHDB_PASSWORD go into URLs: use letters, digits and . _ ~ - only"
+  LOOPBACK_REGISTRY_PASSWORD=$(setting LOOPBACK_REGISTRY_PASSWORD "")
+  [ -n "$LOOPBACK_REGISTRY_PASSWORD" ] || LOOPBACK_REGISTRY_PASSWORD=$(random_token)
+  [[ $COUCHDB_USER$COUCHDB_PASSWORD$LOOPBACK_REGISTRY_PASSWORD =~ ^[A-Za-z0-9._~-]+$ ]] ||
+    die "COUCHDB_USER, COUCHDB_PASSWORD and LOOPBACK_REGISTRY_PASSWORD go into URLs: use letters, digits and . _ ~ - only"
   if [ -z "$OFFLINE" ]; then OFFLINE=${SAVED[PYWHISK_OFFLINE]:-0}; fi
   [ "$OFFLINE" = 1 ] || OFFLINE=0
   PYWHISK_DOCKER_GID=$(stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)
   export PYWHISK_HTTPS_PORT PYWHISK_HTTP_PORT PYWHISK_COUCHDB_PORT PYWHISK_KAFKA_PORT PYWHISK_INVOKER_ID_BASE \
-    PYWHISK_BIND_ADDRESS PYWHISK_GATEWAY_HOSTNAMES COUCHDB_USER COUCHDB_PASSWORD PYWHISK_DOCKER_GID
+    PYWHISK_BIND_ADDRESS PYWHISK_GATEWAY_HOSTNAMES COUCHDB_USER COUCHDB_PASSWORD PYWHISK_DOCKER_GID \
+    PYWHISK_CATALOGDB_PORT LOOPBACK_REGISTRY_PASSWORD
   export PYWHISK_COMPOSE_BUILD=$BUILD_DIR PYWHISK_BUILD_CONTEXT=$BUILD_DIR/pywhisk
   FILES=(-f "$ROOT/docker-compose.yml")
   [ "$OFFLINE" = 0 ] || FILES+=(-f "$ROOT/docker-compose.offline.yml")
@@ -140,7 +146,8 @@ save_settings() {
   local tmp=$SETTINGS.partial name
   (umask 077
    for name in PYWHISK_HTTPS_PORT PYWHISK_HTTP_PORT PYWHISK_COUCHDB_PORT PYWHISK_KAFKA_PORT PYWHISK_INVOKER_ID_BASE \
-               PYWHISK_BIND_ADDRESS PYWHISK_GATEWAY_HOSTNAMES COUCHDB_USER COUCHDB_PASSWORD; do
+               PYWHISK_BIND_ADDRESS PYWHISK_GATEWAY_HOSTNAMES COUCHDB_USER COUCHDB_PASSWORD PYWHISK_CATALOGDB_PORT \
+               LOOPBACK_REGISTRY_PASSWORD; do
      printf '%s=%s\n' "$name" "${!name}"
    done >"$tmp"
    printf 'PYWHISK_OFFLINE=%s\n' "$OFFLINE" >>"$tmp")
@@ -329,12 +336,28 @@ fetch_credentials() {
   (umask 077; printf 'APIHOST=%s\nAUTH=%s\n' "$APIHOST" "$AUTH" >"$PROJECT_DIR/wskprops")
 }
 
+# The actions' network (made as the invokers make it, if no invoker has yet) and the host's address on it: where
+# the catalog's registry is published, so that the catalog's actions reach it and nothing else of the stack.
+actions_gateway() {
+  local network=pywhisk-actions
+  if ! docker network inspect "$network" >/dev/null 2>&1; then
+    docker network create --driver bridge --label pywhisk.network=actions \
+      -o com.docker.network.bridge.enable_icc=false -o com.docker.network.bridge.name=pywhisk0 "$network" >/dev/null ||
+      docker network inspect "$network" >/dev/null # an invoker made it meanwhile
+  fi
+  docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' "$network" | awk '{print $1}'
+}
+
 up() {
   local start deadline timeout=${PYWHISK_UP_TIMEOUT_S:-300} scale=() up_start image
   start=$(date +%s)
   deadline=$((start + timeout))
   save_settings
   build
+  PYWHISK_ACTIONS_GATEWAY=$(actions_gateway)
+  [ -n "$PYWHISK_ACTIONS_GATEWAY" ] || die "the pywhisk-actions network has no gateway address"
+  export PYWHISK_ACTIONS_GATEWAY
+  export PYWHISK_LOOPBACK_REGISTRY_URL="http://loopback:$LOOPBACK_REGISTRY_PASSWORD@$PYWHISK_ACTIONS_GATEWAY:$PYWHISK_CATALOGDB_PORT"
   if [ "$OFFLINE" = 1 ]; then
     for image in "${OFFLINE_IMAGES[@]}"; do
       docker image inspect "$image" >/dev/null 2>&1 || die "$image is missing (offline mode pulls nothing)"

@@ -4,7 +4,9 @@
 (tansu), the init job, a controller, an invoker and nginx under a project name of its own on free loopback ports, and
 waits until the API answers through the gateway. The test then creates an action, invokes it blocking through nginx
 over TLS, trusting only the certificate the init job generated (verification on), reads the activation by its id,
-and finally removes the whole stack with its volumes and action containers (`down --volumes`), whatever happened.
+stores and reads a record through the LoopBack catalog's routes (its actions reach the stack's own registry, the
+`catalogdb` service, on the actions' network), and finally removes the whole stack with its volumes and action
+containers (`down --volumes`), whatever happened.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
+from controller.system import api_path
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_SH = ROOT / "deploy" / "compose.sh"
@@ -73,13 +77,14 @@ def _printed(output: str) -> dict[str, str]:
 @pytest.mark.timeout(UP_TIMEOUT_S + DOWN_TIMEOUT_S + 60)
 async def test_offline_stack_invokes_an_action_through_nginx_over_tls() -> None:
     project = f"pywhisk-test-{secrets.token_hex(4)}"
-    https_port, http_port, couchdb_port, kafka_port = _free_ports(4)
+    https_port, http_port, couchdb_port, kafka_port, catalogdb_port = _free_ports(5)
     env = {
         **os.environ,
         "PYWHISK_HTTPS_PORT": str(https_port),
         "PYWHISK_HTTP_PORT": str(http_port),
         "PYWHISK_COUCHDB_PORT": str(couchdb_port),
         "PYWHISK_KAFKA_PORT": str(kafka_port),
+        "PYWHISK_CATALOGDB_PORT": str(catalogdb_port),
         # action containers are named and labelled by invoker id on the shared engine: stay clear of other runs
         "PYWHISK_INVOKER_ID_BASE": str(5000 + secrets.randbelow(4000)),
         "PYWHISK_UP_TIMEOUT_S": str(UP_TIMEOUT_S - 60),
@@ -116,6 +121,21 @@ async def test_offline_stack_invokes_an_action_through_nginx_over_tls() -> None:
             assert stored["response"]["success"] is True
             assert stored["response"]["result"] == {"greeting": "Hello compose"}
             assert any("compose test compose" in line for line in stored["logs"]), stored["logs"]
+
+            # the LoopBack catalog: a memory datasource keeps its records in the stack's registry
+            routes = f"{printed['APIHOST']}{api_path('/loopback')}"
+            async with session.post(f"{routes}/datasources", json={"connector": "memory"}) as made:
+                datasource = await made.json()
+                assert made.status == 201, datasource
+            async with session.post(f"{routes}/models", json={
+                    "name": "Note", "datasourceId": datasource["id"], "properties": {"text": "string"}}) as made:
+                model = await made.json()
+                assert made.status == 201, model
+            async with session.post(f"{routes}{model['path']}", json={"text": "from compose"}) as made:
+                assert made.status == 201, await made.text()
+            async with session.get(f"{routes}{model['path']}") as found:
+                assert found.status == 200, await found.text()
+                assert [note["text"] for note in await found.json()] == ["from compose"]
 
         # Verification is really on: a client that does not trust the generated certificate is refused.
         async with aiohttp.ClientSession() as strict:
