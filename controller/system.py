@@ -149,9 +149,10 @@ def catalog_packages(root: Path = CATALOG) -> list[SystemPackageSpec]:
     for package_json in sorted(root.glob("*/package.json")):
         raw = json.loads(package_json.read_text())
         defaults = raw.get("defaults", {})
+        zips: dict[Path, str] = {}  # actions sharing a folder share its zip
         actions = [_catalog_action(package_json.parent, {**defaults, **a,
                                                          "annotations": {**defaults.get("annotations", {}),
-                                                                         **a.get("annotations", {})}})
+                                                                         **a.get("annotations", {})}}, zips)
                    for a in raw.get("actions", [])]
         api = raw.get("api")
         specs.append(SystemPackageSpec(
@@ -170,9 +171,12 @@ def catalog_packages(root: Path = CATALOG) -> list[SystemPackageSpec]:
     return specs
 
 
-def _catalog_action(folder: Path, raw: dict[str, Any]) -> SystemActionSpec:
+def _catalog_action(folder: Path, raw: dict[str, Any], zips: dict[Path, str]) -> SystemActionSpec:
     if "dir" in raw:
-        code, binary = zip_folder(folder / raw["dir"]), True
+        source = folder / raw["dir"]
+        if source not in zips:
+            zips[source] = zip_folder(source)
+        code, binary = zips[source], True
     else:
         code, binary = (folder / raw["file"]).read_text(), False
     return SystemActionSpec(
