@@ -11,9 +11,10 @@ written while the service was down are fired when it comes back; a crash between
 that change again (at least once). A database that cannot be read sets the registration's `status.reason` and is
 retried with backoff; the reason is cleared when it reads again.
 
-LoopBack changes (`loopback/changes`): the same follower on the catalog registry's changes database, where the
-catalog's record actions append one document per create, update or delete; only the documents of the
-registration's model and namespace fire its trigger, with the change (model, op, id, record) as the payload.
+LoopBack changes (`loopback/changes`): the same follower, on the database `whisk.loopback_registry.model_source`
+names: a CouchDB model's own database (its documents are its records), or the registry's change log where the
+catalog's record actions append one document per write. Only the registration's model fires its trigger, with the
+change (model, modelId, op, id, record) as the payload.
 
 A fire the platform refuses for good (trigger deleted, key revoked) disables the registration, with the reason.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,9 +179,11 @@ async def run_changes(
     config: dict[str, Any],
     payload: Payload,
     give_up: Callable[[SourceError], bool] = lambda _exc: False,
-) -> None:
+    still_current: Callable[[], Awaitable[bool]] | None = None,
+) -> Any:
     """Follow `config`'s database until the registration ends, or until a read fails with an error `give_up`
-    accepts (then return, so that the caller may find the database anew)."""
+    accepts or `still_current` (asked after each poll) says no: then return where it got to, so that the caller may
+    find the database anew and go on from there."""
     source = CouchSource(ctx.session, config)
     since = registration.cursor
     delay = ctx.retry_first_s
@@ -192,7 +195,7 @@ async def run_changes(
             changes = await source.changes(since, longpoll_ms=ctx.longpoll_ms)
         except SourceError as exc:
             if give_up(exc):
-                return
+                return since
             if troubled != str(exc):
                 troubled = str(exc)
                 log.warning("feed of %s cannot read its database: %s", registration.trigger, exc)
@@ -220,6 +223,8 @@ async def run_changes(
                 return
         if not changes.results and changes.last_seq is not None:
             since = changes.last_seq
+        if still_current is not None and not await still_current():
+            return since
 
 
 async def _start(ctx: RunnerContext, registration: FeedRegistration, source: CouchSource) -> Any:
@@ -242,18 +247,19 @@ async def run(ctx: RunnerContext, registration: FeedRegistration) -> None:
 
 
 async def run_loopback_changes(ctx: RunnerContext, registration: FeedRegistration) -> None:
-    """Follow a LoopBack model's changes where `model_source` says they are. The model is looked up again whenever
-    its database refuses (a datasource updated with a new password, say); a model gone from the registry disables
-    the registration."""
+    """Follow a LoopBack model's changes where `model_source` says they are. The model is looked up again after
+    each poll and whenever its database refuses, so that a datasource updated with a new password or database is
+    followed there from the cursor on; a model gone from the registry disables the registration."""
     if ctx.loopback_registry is None:
         reason = FeedReason(kind="ADMIN", message="the LoopBack catalog has no registry configured")
         await update_status(ctx.store, registration, FeedStatus(active=False, reason=reason))
         return
+    registry = ctx.loopback_registry
     tenant, model_id = registration.namespace, str(registration.config.get("modelId"))
     delay = ctx.retry_first_s
     while True:
         try:
-            source = await model_source(ctx.session, ctx.loopback_registry, tenant, model_id)
+            source = await model_source(ctx.session, registry, tenant, model_id)
         except ModelGone:
             await disable(ctx, registration, f"The model {model_id} no longer exists", 404)
             return
@@ -263,7 +269,19 @@ async def run_loopback_changes(ctx: RunnerContext, registration: FeedRegistratio
             delay = min(delay * 2, ctx.retry_max_s)
             continue
         payload = _model_events(source, tenant, model_id)
-        await run_changes(ctx, registration, source.config, payload, give_up=_refused_read)
+
+        async def unchanged(followed: ModelSource = source) -> bool:
+            """Whether the model still reads from where it is followed (not deleted, no new database settings)."""
+            try:
+                return await model_source(ctx.session, registry, tenant, model_id) == followed
+            except ModelGone:
+                return False
+            except SourceError:
+                return True  # the registry is down: go on with what is known
+
+        reached = await run_changes(ctx, registration, source.config, payload, give_up=_refused_read,
+                                    still_current=unchanged)
+        registration = registration.model_copy(update={"cursor": reached})
         await asyncio.sleep(delay)
         delay = min(delay * 2, ctx.retry_max_s)
 

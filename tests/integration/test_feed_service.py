@@ -332,6 +332,40 @@ async def test_a_loopback_changes_feed_of_a_couchdb_model_follows_the_models_own
     assert (deleted["op"], deleted["id"], deleted["record"]) == ("delete", "ada", None)
 
 
+async def test_a_loopback_changes_feed_finds_its_model_again_when_its_database_refuses_and_ends_with_the_model(
+    store: Store, platform: Platform, couch: CouchServer, database: Database, make_service: MakeService
+) -> None:
+    settings = {"url": f"http://127.0.0.1:{couch.port}", "database": database.name, "username": "admin"}
+    registry, dbs = await loopback_registry(couch, "alice", "couchdb", **settings, password="outdated")
+    async with aiohttp.ClientSession() as session:
+        seq = await CouchSource(session, database.config).update_seq()
+    config = validate("loopback/changes", {"modelId": "m1"}, now_ms())
+    await store.put_feed(registration("alice/changed", "loopback/changes", config, cursor=seq), None)
+    await make_service(loopback_registry=registry)
+
+    await database.write("ada", loopback__model__name="Contact", name="Ada")
+    # the tenant updates the datasource with the database's real password: the feed reads on from its cursor
+    current = await dbs["datasources"]._call("GET", "/alice%2Fd1")
+    await dbs["datasources"].write("alice%2Fd1", **{**current, "settings": {**settings, "password": couch.password}})
+    await eventually(lambda: len(platform.fired("alice/changed")) == 1, timeout_s=15)
+    assert platform.fired("alice/changed")[0]["id"] == "ada"
+
+    # the model is deleted: the registration ends with the reason
+    model = await dbs["models"]._call("GET", "/alice%2Fm1")
+    await dbs["models"]._call("DELETE", f"/alice%2Fm1?rev={model['_rev']}")
+    await database.write("grace", loopback__model__name="Contact", name="Grace")  # wakes the follower
+
+    async def disabled() -> bool:
+        stored, _ = await store.get_feed("alice/changed")
+        return not stored.status.active
+
+    await eventually(disabled, timeout_s=15)
+    stored, _ = await store.get_feed("alice/changed")
+    assert stored.status.reason is not None and "no longer exists" in stored.status.reason.message
+    # "grace" fires or not depending on whether its poll ends before the follower sees the model gone
+    assert [payload["id"] for payload in platform.fired("alice/changed")][:1] == ["ada"]
+
+
 async def test_a_loopback_changes_feed_without_a_configured_registry_is_disabled_with_the_reason(
     store: Store, make_service: MakeService
 ) -> None:
