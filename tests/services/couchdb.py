@@ -18,10 +18,7 @@ import base64
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -33,6 +30,7 @@ import aiohttp
 from yarl import URL
 
 from tests.services.npm import npm_ci
+from tests.services.server import ServerProcess, free_port
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "services" / "couchdb"
 SERVER_JS = PACKAGE_DIR / "node_modules" / "pouchdb-server" / "bin" / "pouchdb-server"
@@ -46,16 +44,13 @@ def install() -> None:
     npm_ci(PACKAGE_DIR, SERVER_JS)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free on `host` (an IPv4 address) now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
-class CouchServer:
+class CouchServer(ServerProcess):
     """A running pouchdb-server. `url` carries the admin's credentials."""
+
+    program = "pouchdb-server"
+    start_timeout_s = STARTUP_TIMEOUT_S
+    stop_timeout_s = STOP_TIMEOUT_S
 
     directory: Path
     port: int
@@ -69,13 +64,12 @@ class CouchServer:
         return f"http://{ADMIN}:{self.password}@{self.host}:{self.port}"
 
     @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+    def log_path(self) -> Path:
+        return self.directory / "server.out"
 
     def start(self) -> None:
         """Start the server on its port and data directory, and wait until it answers."""
-        if self.process is not None:
-            raise RuntimeError("pouchdb-server is running already")
+        self._refuse_if_running()
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
         config = self.directory / "config.json"
@@ -92,50 +86,16 @@ class CouchServer:
         env = {**os.environ, "NODE_OPTIONS": "--unhandled-rejections=warn"}
         command = ["node", str(SERVER_JS), "--host", self.host, "--port", str(self.port)]
         command += ["--dir", str(data), "--config", str(config), "--no-stdout-logs", "--no-color"]
-        began = time.monotonic()
-        with open(self.directory / "server.out", "ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=self.directory, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_s = time.monotonic() - began
+        self._launch(command, self._answers, cwd=self.directory, env=env, stdin=None)
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    def _answers(self) -> bool:
         request = urllib.request.Request(f"http://{self.host}:{self.port}/", headers={"Accept": "application/json"})
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pouchdb-server exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(request, timeout=1.0) as response:
-                    json.load(response)
-                    return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"pouchdb-server did not answer within {STARTUP_TIMEOUT_S} s:\n{self.output()}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop the server by its pid (SIGTERM, then SIGKILL); the data stays."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
-
-    def output(self) -> str:
-        path = self.directory / "server.out"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+            with urllib.request.urlopen(request, timeout=1.0) as response:
+                json.load(response)
+                return True
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
 
 
 @contextmanager

@@ -22,14 +22,15 @@ import concurrent.futures
 import contextlib
 import importlib.resources
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.services.server import TERM_THEN_KILL, log_tail, spawn, stop_process
+from tests.services.server import free_port as free_port_on
 
 #: How long a broker may take to answer a metadata request after it is spawned, in seconds.
 START_TIMEOUT_S = 20.0
@@ -46,9 +47,8 @@ def tansu_binary() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free loopback port now."""
+    return free_port_on()
 
 
 async def _answers(bootstrap: str, timeout_s: float) -> None:
@@ -113,29 +113,20 @@ class KafkaBroker:
         """Spawn the broker and return once it answers; fail with its log after `START_TIMEOUT_S`."""
         if self.running:
             return
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = spawn(self.command(), self.log_path)
         try:
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 pool.submit(asyncio.run, _answers(self.bootstrap, START_TIMEOUT_S)).result()
         except Exception as exc:
             self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
+            tail = log_tail(self.log_path, 2000)
             raise RuntimeError(f"tansu on {self.bootstrap} did not answer:\n{tail}") from exc
 
     def stop(self) -> None:
         """Stop the broker by its pid (SIGTERM, then SIGKILL) and wait for it to exit; its data is gone."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+        if process is not None:
+            stop_process(process, TERM_THEN_KILL, STOP_TIMEOUT_S)
 
 
 @contextlib.contextmanager

@@ -23,15 +23,13 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from tests.services.server import DatabaseServer, free_port, server_directory, service_user, succeeds
 
 #: How long the server may take to accept queries after it is spawned, in seconds.
 START_TIMEOUT_S = 30.0
@@ -39,8 +37,6 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 #: Attempts with fresh ports when another process took a chosen port between choosing and binding.
 START_ATTEMPTS = 3
-#: Unix socket paths longer than this do not fit `sockaddr_un` (108 bytes with the terminating NUL).
-MAX_SOCKET_PATH = 100
 #: Small and fast: tests need neither memory nor durability.
 SERVER_OPTIONS = (
     "--skip-name-resolve",
@@ -55,31 +51,12 @@ SERVER_OPTIONS = (
 )
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free on `host` (an IPv4 address) now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 def _binary(*names: str) -> str:
     for name in names:
         found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
         if found:
             return found
     raise RuntimeError(f"none of {', '.join(names)} found: install the Debian package `mariadb-server`")
-
-
-def _service_user() -> pwd.struct_passwd | None:
-    """The user mariadbd drops to when we are root; None when we are not root."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("mysql", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    raise RuntimeError("running as root, and there is neither a `mysql` nor a `nobody` user to run MariaDB as")
 
 
 def _client_env(**extra: str) -> dict[str, str]:
@@ -89,38 +66,18 @@ def _client_env(**extra: str) -> dict[str, str]:
 
 
 @dataclass
-class MariaDBServer:
+class MariaDBServer(DatabaseServer):
     """A running MariaDB server. `url` carries the password of `user`, who may do anything in `database`."""
 
-    directory: Path
-    port: int
-    user: str
-    password: str
-    database: str
-    host: str = "127.0.0.1"
-    run_as: pwd.struct_passwd | None = field(default=None, repr=False)
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    startup_s: float = 0.0
-
-    @property
-    def url(self) -> str:
-        return f"mysql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.directory / "data"
+    program = "mariadbd"
+    scheme = "mysql"
+    start_timeout_s = START_TIMEOUT_S
+    #: stop_signals: the default, SIGTERM (a clean shutdown), then SIGKILL
+    stop_timeout_s = STOP_TIMEOUT_S
 
     @property
     def socket_path(self) -> Path:
         return self.directory / "mariadb.sock"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "server.log"
 
     @property
     def admin(self) -> str:
@@ -132,10 +89,7 @@ class MariaDBServer:
 
     def init(self) -> None:
         """Create the system tables (`mariadb-install-db`) with socket authentication for the administrator."""
-        for path in (self.directory, self.data_dir, self.directory / "tmp"):
-            path.mkdir(mode=0o750, parents=True, exist_ok=True)
-            if self.run_as is not None:
-                os.chown(path, self.run_as.pw_uid, self.run_as.pw_gid)
+        self._make_directories(self.directory, self.data_dir, self.directory / "tmp", mode=0o750)
         command = [_binary("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.data_dir}"]
         command += ["--auth-root-authentication-method=socket", "--skip-test-db", *self._user_option()]
         if self.run_as is None:
@@ -151,54 +105,14 @@ class MariaDBServer:
 
     def start(self) -> None:
         """Start the server on its port and data directory, and wait until it answers queries."""
-        if self.process is not None:
-            raise RuntimeError("mariadbd is running already")
+        self._refuse_if_running()
         command = [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={self.data_dir}"]
         command += [f"--socket={self.socket_path}", f"--port={self.port}", f"--bind-address={self.host}"]
         command += [f"--pid-file={self.directory / 'mariadbd.pid'}", f"--tmpdir={self.directory / 'tmp'}"]
         command += [*self._user_option(), *SERVER_OPTIONS]
-        began = time.monotonic()
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=self.directory, env=_client_env(), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_s = time.monotonic() - began
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mariadbd exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                self.admin_sql("SELECT 1")
-                return
-            except RuntimeError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mariadbd did not answer within {START_TIMEOUT_S} s:\n{self.output()}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop the server by its pid (SIGTERM: a clean shutdown, then SIGKILL); the data stays."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        for stop in (signal.SIGTERM, signal.SIGKILL):
-            if process.poll() is not None:
-                return
-            process.send_signal(stop)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        self._launch(
+            command, lambda: succeeds(RuntimeError, self.admin_sql, "SELECT 1"), cwd=self.directory, env=_client_env()
+        )
 
     def sql(self, sql: str, database: str | None = None) -> str:
         """Run `sql` as `user` over TCP with the password (`-N -B`); its output, or RuntimeError with stderr."""
@@ -228,40 +142,15 @@ class MariaDBServer:
             f" GRANT ALL PRIVILEGES ON `{self.database}`.* TO {account};"
         )
 
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
-
 
 @contextmanager
 def mariadb_server(tmp_dir: Path, host: str = "127.0.0.1") -> Iterator[MariaDBServer]:
     """A started MariaDB server on `host` with its data in `tmp_dir` (or under /tmp, see above), stopped on exit."""
-    run_as = _service_user()
-    directory = Path(tmp_dir) / "mariadb"
-    fresh: Path | None = None
-    if run_as is not None or len(str(directory / "mariadb.sock")) > MAX_SOCKET_PATH:
-        fresh = Path(tempfile.mkdtemp(prefix="pywhisk-mariadb-", dir="/tmp"))
-        fresh.chmod(0o755)
-        directory = fresh
-    server = MariaDBServer(
-        directory=directory, port=free_port(host), user="pywhisk", password=secrets.token_hex(16), database="pywhisk",
-        host=host, run_as=run_as,
-    )
-    try:
-        server.init()
-        for attempt in range(START_ATTEMPTS):
-            try:
-                server.start()
-                break
-            except RuntimeError:
-                if attempt + 1 == START_ATTEMPTS or "already in use" not in server.output():
-                    raise
-                server.port = free_port(host)
-        server.create_login()
-        yield server
-    finally:
-        server.stop()
-        if fresh is not None:
-            if server.log_path.exists():
-                Path(tmp_dir).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(server.log_path, Path(tmp_dir) / "mariadb.log")
-            shutil.rmtree(fresh, ignore_errors=True)
+    run_as = service_user("mysql", "MariaDB")
+    with server_directory(tmp_dir, "mariadb", "mariadb.sock", "pywhisk-mariadb-", run_as is not None) as directory:
+        server = MariaDBServer(
+            directory=directory, port=free_port(host), user="pywhisk", password=secrets.token_hex(16),
+            database="pywhisk", host=host, run_as=run_as,
+        )
+        with server.serving(START_ATTEMPTS):
+            yield server

@@ -24,7 +24,6 @@ from __future__ import annotations
 import queue
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from tests.services.server import TERM_THEN_KILL, ServerProcess, free_port, stop_process, succeeds
+
 #: How long the broker may take to accept connections after it is spawned, in seconds.
 START_TIMEOUT_S = 15.0
 #: How long each stop step (SIGTERM, SIGKILL) may take, in seconds.
@@ -46,13 +47,6 @@ SUBSCRIBE_TIMEOUT_S = 15.0
 START_ATTEMPTS = 3
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free on `host` (an IPv4 address) now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 def _binary(name: str, package: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if found is None:
@@ -60,21 +54,13 @@ def _binary(name: str, package: str) -> str:
     return found
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    for stop in (signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            return
-        process.send_signal(stop)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @dataclass
-class MosquittoServer:
+class MosquittoServer(ServerProcess):
     """A running mosquitto broker that anyone reaching `host` may use without credentials."""
+
+    program = "mosquitto"
+    start_timeout_s = START_TIMEOUT_S
+    stop_timeout_s = STOP_TIMEOUT_S
 
     directory: Path
     port: int
@@ -87,21 +73,12 @@ class MosquittoServer:
         return f"mqtt://{self.host}:{self.port}"
 
     @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    @property
     def config_path(self) -> Path:
         return self.directory / "mosquitto.conf"
 
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "server.log"
-
     def start(self) -> None:
         """Write the config for the current port, start the broker, and wait until it accepts connections."""
-        if self.process is not None:
-            raise RuntimeError("mosquitto is running already")
+        self._refuse_if_running()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             f"listener {self.port} {self.host}\n"
@@ -113,44 +90,19 @@ class MosquittoServer:
         )
         self.config_path.chmod(0o644)
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        began = time.monotonic()
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                [_binary("mosquitto", "mosquitto"), "-c", str(self.config_path)], cwd=self.directory,
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        try:
-            self._wait_ready(log_start)
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_s = time.monotonic() - began
+        self._launch(
+            [_binary("mosquitto", "mosquitto"), "-c", str(self.config_path)], lambda: self._running(log_start),
+            cwd=self.directory, poll_s=0.02, verb="start",
+        )
 
-    def _wait_ready(self, log_start: int) -> None:
-        """Wait for this process's "running" line (a connection alone could reach whoever else took the port)."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.process.returncode}:\n{self.output()}")
-            with open(self.log_path, "rb") as log:
-                log.seek(log_start)
-                running = b" running" in log.read()
-            if running:
-                try:
-                    socket.create_connection((self.host, self.port), timeout=1.0).close()
-                    return
-                except OSError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start within {START_TIMEOUT_S} s:\n{self.output()}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """Stop the broker by its pid (SIGTERM, then SIGKILL)."""
-        process, self.process = self.process, None
-        if process is not None:
-            _stop(process)
+    def _running(self, log_start: int) -> bool:
+        """Whether this process logged its "running" line and the port takes connections (a connection alone could
+        reach whoever else took the port)."""
+        with open(self.log_path, "rb") as log:
+            log.seek(log_start)
+            if b" running" not in log.read():
+                return False
+        return succeeds(OSError, lambda: socket.create_connection((self.host, self.port), timeout=1.0).close())
 
     def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> None:
         """Publish one message with `mosquitto_pub`; RuntimeError with its stderr on failure."""
@@ -171,9 +123,6 @@ class MosquittoServer:
             subscription.close()
             raise
         return subscription
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
 
 class Subscription:
@@ -240,7 +189,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop mosquitto_sub by its pid."""
-        _stop(self.process)
+        stop_process(self.process, TERM_THEN_KILL, STOP_TIMEOUT_S)
         self._reader.join(timeout=STOP_TIMEOUT_S)
         if self.process.stdout is not None:
             self.process.stdout.close()
@@ -260,14 +209,7 @@ def mosquitto_server(tmp_dir: Path, host: str = "127.0.0.1") -> Iterator[Mosquit
     """A started mosquitto broker on `host` with its config and log in `tmp_dir`, stopped on exit."""
     server = MosquittoServer(directory=Path(tmp_dir) / "mosquitto", port=free_port(host), host=host)
     try:
-        for attempt in range(START_ATTEMPTS):
-            try:
-                server.start()
-                break
-            except RuntimeError:
-                if attempt + 1 == START_ATTEMPTS or "Address already in use" not in server.output():
-                    raise
-                server.port = free_port(host)
+        server.start_on_a_free_port(START_ATTEMPTS, "Address already in use")
         yield server
     finally:
         server.stop()

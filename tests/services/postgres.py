@@ -21,19 +21,16 @@ removed on exit. The same fresh directory is used when the unix socket path unde
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from tests.services.server import DatabaseServer, free_port, server_directory, service_user, succeeds
 
 #: How long the server may take to accept queries after it is spawned, in seconds.
 START_TIMEOUT_S = 30.0
@@ -42,15 +39,6 @@ STOP_TIMEOUT_S = 10.0
 #: Attempts with fresh ports when another process took a chosen port between choosing and binding.
 START_ATTEMPTS = 3
 SUPERUSER = "postgres"
-#: Unix socket paths longer than this do not fit `sockaddr_un` (108 bytes with the terminating NUL).
-MAX_SOCKET_PATH = 100
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free on `host` (an IPv4 address) now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def postgres_bin_dir() -> Path:
@@ -64,18 +52,6 @@ def postgres_bin_dir() -> Path:
     return max(found)[1]
 
 
-def _service_user() -> pwd.struct_passwd | None:
-    """The unprivileged user to run as when we are root (PostgreSQL refuses root); None when we are not root."""
-    if os.geteuid() != 0:
-        return None
-    for name in (SUPERUSER, "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    raise RuntimeError("running as root, and there is neither a `postgres` nor a `nobody` user to run PostgreSQL as")
-
-
 def _pg_env(**extra: str) -> dict[str, str]:
     """The environment without the caller's PG* settings (they would redirect or alter our connections)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
@@ -83,38 +59,19 @@ def _pg_env(**extra: str) -> dict[str, str]:
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(DatabaseServer):
     """A running PostgreSQL server. `url` carries the password of `user`, who owns `database`."""
 
-    directory: Path
-    port: int
-    user: str
-    password: str
-    database: str
-    host: str = "127.0.0.1"
-    run_as: pwd.struct_passwd | None = field(default=None, repr=False)
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    startup_s: float = 0.0
-
-    @property
-    def url(self) -> str:
-        return f"postgres://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.directory / "data"
+    program = "postgres"
+    scheme = "postgres"
+    start_timeout_s = START_TIMEOUT_S
+    #: fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL
+    stop_signals = (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL)
+    stop_timeout_s = STOP_TIMEOUT_S
 
     @property
     def socket_dir(self) -> Path:
         return self.directory / "run"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "server.log"
 
     def _as_service_user(self, command: Sequence[str]) -> list[str]:
         if self.run_as is None:
@@ -124,10 +81,7 @@ class PostgresServer:
 
     def init(self) -> None:
         """Create the cluster (`initdb`) with socket-only trust for the superuser and passwords over TCP."""
-        for path in (self.directory, self.data_dir, self.socket_dir):
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self.run_as is not None:
-                os.chown(path, self.run_as.pw_uid, self.run_as.pw_gid)
+        self._make_directories(self.directory, self.data_dir, self.socket_dir, mode=0o700)
         initdb = str(postgres_bin_dir() / "initdb")
         command = [initdb, "-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"]
         command += ["--auth-local=trust", "--auth-host=scram-sha-256"]
@@ -149,8 +103,7 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server on its port and data directory, and wait until it answers queries."""
-        if self.process is not None:
-            raise RuntimeError("postgres is running already")
+        self._refuse_if_running()
         settings = {
             "listen_addresses": self.host,
             "port": str(self.port),
@@ -164,48 +117,10 @@ class PostgresServer:
         command = [str(postgres_bin_dir() / "postgres"), "-D", str(self.data_dir)]
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]
-        began = time.monotonic()
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                self._as_service_user(command), cwd=self.directory, env=_pg_env(), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_s = time.monotonic() - began
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                self.admin_psql("SELECT 1")
-                return
-            except RuntimeError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"postgres did not answer within {START_TIMEOUT_S} s:\n{self.output()}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop the server by its pid: fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL; data stays."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        for stop in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
-            if process.poll() is not None:
-                return
-            process.send_signal(stop)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        self._launch(
+            self._as_service_user(command), lambda: succeeds(RuntimeError, self.admin_psql, "SELECT 1"),
+            cwd=self.directory, env=_pg_env(),
+        )
 
     def psql(self, sql: str, database: str | None = None) -> str:
         """Run `sql` as `user` over TCP with the password (`psql -At`); its output, or RuntimeError with stderr."""
@@ -231,40 +146,15 @@ class PostgresServer:
         self.admin_psql(f"CREATE ROLE \"{self.user}\" LOGIN PASSWORD '{self.password}'")
         self.admin_psql(f'CREATE DATABASE "{self.database}" OWNER "{self.user}"')
 
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
-
 
 @contextmanager
 def postgres_server(tmp_dir: Path, host: str = "127.0.0.1") -> Iterator[PostgresServer]:
     """A started PostgreSQL server on `host` with its data in `tmp_dir` (or under /tmp, see above), stopped on exit."""
-    run_as = _service_user()
-    directory = Path(tmp_dir) / "postgres"
-    fresh: Path | None = None
-    if run_as is not None or len(str(directory / "run" / ".s.PGSQL.65535")) > MAX_SOCKET_PATH:
-        fresh = Path(tempfile.mkdtemp(prefix="pywhisk-pg-", dir="/tmp"))
-        fresh.chmod(0o755)
-        directory = fresh
-    server = PostgresServer(
-        directory=directory, port=free_port(host), user="pywhisk", password=secrets.token_hex(16), database="pywhisk",
-        host=host, run_as=run_as,
-    )
-    try:
-        server.init()
-        for attempt in range(START_ATTEMPTS):
-            try:
-                server.start()
-                break
-            except RuntimeError:
-                if attempt + 1 == START_ATTEMPTS or "already in use" not in server.output():
-                    raise
-                server.port = free_port(host)
-        server.create_login()
-        yield server
-    finally:
-        server.stop()
-        if fresh is not None:
-            if server.log_path.exists():
-                Path(tmp_dir).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(server.log_path, Path(tmp_dir) / "postgres.log")
-            shutil.rmtree(fresh, ignore_errors=True)
+    run_as = service_user(SUPERUSER, "PostgreSQL")
+    with server_directory(tmp_dir, "postgres", "run/.s.PGSQL.65535", "pywhisk-pg-", run_as is not None) as directory:
+        server = PostgresServer(
+            directory=directory, port=free_port(host), user="pywhisk", password=secrets.token_hex(16),
+            database="pywhisk", host=host, run_as=run_as,
+        )
+        with server.serving(START_ATTEMPTS):
+            yield server
