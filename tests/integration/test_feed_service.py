@@ -389,6 +389,13 @@ async def test_documents_written_while_the_service_was_down_fire_after_a_restart
     first = await make_service()
     await database.write("a", n=1)
     await eventually(lambda: len(platform.fired("guest/orders")) == 1, timeout_s=15)
+
+    async def cursor_saved() -> bool:
+        # a stop between a fire and its cursor save fires that change again (at least once): stop after the save
+        stored, _ = await store.get_feed("guest/orders")
+        return stored.cursor == platform.fired("guest/orders")[0]["seq"]
+
+    await eventually(cursor_saved, timeout_s=15)
     await first.close()
 
     await database.write("b", n=2)
