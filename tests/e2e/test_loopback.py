@@ -280,17 +280,31 @@ async def test_a_deleted_model_answers_404_and_a_new_password_is_used_at_once(
     seen = "".join(tenant.seen)
     assert old_password not in seen and new_password not in seen
     activations = await _activations_text(api, tenant)
+    assert "createRecord" in activations  # the web actions' records are there to search
     assert old_password not in activations and new_password not in activations
 
 
 async def _activations_text(api: Api, tenant: Tenant) -> str:
-    """The tenant's activation records as its API shows them, and the whole platform store as bytes (the web
-    actions' records are whisk.system's), as text."""
+    """The tenant's activation records as its API shows them, and every activation record in the platform's store
+    (the web actions' records are whisk.system's), as text: the SQLite files of standalone, or the activations
+    database of the distributed stack's CouchDB."""
     status, listed, _ = await api.request("GET", "namespaces/_/activations", params={"docs": "true", "limit": "200"},
                                           auth=tenant.auth)
     assert status == 200, listed
-    store = api.platform.data_dir / "pywhisk.db"
+    platform = api.platform
+    if isinstance(platform, DistributedPlatform):
+        couch, prefix = platform.store_url.split("/?prefix=")
+        token = base64.b64encode(f"admin:{platform.couchdb.password}".encode()).decode()
+        url = f"http://{platform.couchdb.host}:{platform.couchdb.port}/{prefix}activations/_all_docs"
+        async with api.session.get(url, params={"include_docs": "true"},
+                                   headers={"Authorization": f"Basic {token}"}) as response:
+            stored = await response.text()
+            assert response.status == 200, stored
+        assert couch and '"rows"' in stored
+        return json.dumps(listed) + stored
+    store = platform.data_dir / "pywhisk.db"
     files = [store, store.with_name("pywhisk.db-wal")]
+    assert store.exists()
     return json.dumps(listed) + "".join(f.read_bytes().decode("latin-1") for f in files if f.exists())
 
 
