@@ -72,6 +72,7 @@ class InvokerSettings(_LoopbackRegistry):
     runtimes_dir: Path | None = None
     #: the URL actions use to reach the platform (`__OW_API_HOST`)
     api_host: str = "http://127.0.0.1:3233"
+
     def system_action_env(self) -> dict[str, str]:
         """Environment variables for actions of the `whisk.system` namespace (the catalog's), set at `/init`."""
         if self.loopback_registry_url is None:
@@ -124,4 +125,3 @@ class FeedSettings(_LoopbackRegistry):
     api_url: str = "http://127.0.0.1:3233"
     #: how often all registrations are re-read, in seconds (changes arrive on the bus at once)
     feeds_resync_s: float = Field(default=60.0, gt=0)
-
