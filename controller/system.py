@@ -282,7 +282,8 @@ async def install(store: Store, packages: list[SystemPackageSpec] | None = None)
             doc_id = f"{action.namespace}/{action.name}"
             written += await _put_if_changed(store, doc_id, "actions", action.model_dump(mode="json"))
         if spec.api is not None:
-            written += await _put_api_if_changed(store, spec)
+            doc_id, body = api_document(spec)
+            written += await _put_if_changed(store, doc_id, "apis", body, _same_api)
     return written
 
 
@@ -325,35 +326,24 @@ def api_document(spec: SystemPackageSpec) -> tuple[str, dict[str, Any]]:
     return apis.doc_id_of(api_id, base_path), body
 
 
-async def _put_api_if_changed(store: Store, spec: SystemPackageSpec) -> int:
-    doc_id, body = api_document(spec)
-    for _ in range(3):
-        try:
-            current = await store.get_entity(doc_id)
-        except NotFound:
-            current = None
-        if current is not None and {k: current.body.get(k) for k in body} == body:
-            return 0
-        try:
-            await store.put_entity(doc_id, "apis", {**body, "updated": int(time.time() * 1000)},
-                                   current.rev if current else None)
-            return 1
-        except Conflict:
-            continue
-    log.warning("could not install %s: it kept changing", doc_id)
-    return 0
-
-
 _VOLATILE = ("updated", "version")
 
 
-async def _put_if_changed(store: Store, doc_id: str, entity_type: str, body: dict[str, Any]) -> int:
+async def _put_if_changed(
+    store: Store,
+    doc_id: str,
+    entity_type: str,
+    body: dict[str, Any],
+    same: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
+) -> int:
+    """Write `body` unless the stored document is already `same` (default: the same action or package)."""
+    same = same or _same
     for _ in range(3):
         try:
             current = await store.get_entity(doc_id)
         except NotFound:
             current = None
-        if current is not None and _same(current.body, body):
+        if current is not None and same(current.body, body):
             return 0
         body = {**body, "updated": int(time.time() * 1000)}
         try:
@@ -363,6 +353,10 @@ async def _put_if_changed(store: Store, doc_id: str, entity_type: str, body: dic
             continue  # another controller installed at the same moment: compare with what it wrote
     log.warning("could not install %s: it kept changing", doc_id)
     return 0
+
+
+def _same_api(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(stored.get(k) == v for k, v in wanted.items() if k not in _VOLATILE)
 
 
 def _same(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -12,6 +12,7 @@ import controller.feeds  # noqa: F401  (registers the feed actions, as the app d
 from controller import system
 from controller.api import apis
 from whisk.entities.names import SYSTEM_NAMESPACE
+from whisk.store import open_store
 
 
 def write_package(root: Path) -> None:
@@ -76,3 +77,12 @@ def test_the_shipped_catalog_routes_every_loopback_operation() -> None:
     assert routed == node_actions and len(node_actions) == 20
     assert any(a.name == "changes" and a.handler for a in loopback.actions)  # the feed joins the package
     assert "mqttPublish" in {a.name for a in packages["messaging"].actions}
+
+
+async def test_installing_an_unchanged_catalog_again_writes_nothing(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        assert await system.install(store) > 0
+        assert await system.install(store) == 0  # packages, actions, the API routes and the subject are current
+    finally:
+        await store.close()
