@@ -34,11 +34,7 @@ class Registry:
 
     @classmethod
     def at(cls, url: str, prefix: str) -> Registry:
-        parsed = URL(url)
-        server: dict[str, Any] = {"url": str(parsed.with_user(None).with_password(None)).rstrip("/")}
-        if parsed.user:
-            server.update(username=parsed.user, password=parsed.password or "")
-        return cls(server, prefix)
+        return cls(_server(url), prefix)
 
     def database(self, name: str) -> dict[str, Any]:
         return {**self.server, "dbname": f"{self.prefix}{name}"}
@@ -64,13 +60,20 @@ async def model_source(session: aiohttp.ClientSession, registry: Registry, tenan
     if datasource.get("connector") != "couchdb":
         return ModelSource(registry.database("changes"), native=False, model=name)
     settings = datasource.get("settings") or {}
-    url = URL(str(settings.get("url", "")))
-    config: dict[str, Any] = {"url": str(url.with_user(None).with_password(None)).rstrip("/"),
-                              "dbname": str(settings.get("database", ""))}
-    username = settings.get("username") or url.user
-    if username:
-        config.update(username=username, password=settings.get("password") or url.password or "")
+    config = {**_server(str(settings.get("url", "")), settings.get("username"), settings.get("password")),
+              "dbname": str(settings.get("database", ""))}
     return ModelSource(config, native=True, model=str(model.get("table") or name))
+
+
+def _server(url: str, username: str | None = None, password: str | None = None) -> dict[str, Any]:
+    """A CouchDB server's `couchdb/changes` config: its URL without credentials, and the credentials (given ones
+    before the URL's)."""
+    parsed = URL(url)
+    server: dict[str, Any] = {"url": str(parsed.with_user(None).with_password(None)).rstrip("/")}
+    username = username or parsed.user
+    if username:
+        server.update(username=username, password=password or parsed.password or "")
+    return server
 
 
 async def _document(session: aiohttp.ClientSession, config: dict[str, Any], doc_id: str) -> dict[str, Any]:
