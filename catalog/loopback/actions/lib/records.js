@@ -193,7 +193,9 @@ async function findRecordById(req) {
   return { body: record };
 }
 
-async function replaceRecord(req) {
+// Replace and patch: the body checked against the model and the id in the URL, the record found,
+// `write(Model, current, id, data)` applied, the result read back and its change recorded.
+async function updateRecord(req, write) {
   const { modelDoc, dsDoc } = await target(req);
   const body = recordBody(req);
   const { id, record } = await runtime.withModel(req, dsDoc, modelDoc, { write: true }, async (Model) => {
@@ -201,27 +203,22 @@ async function replaceRecord(req) {
     const data = checkTypes(sameId(body, idName, id), Model);
     const current = await Model.findById(id);
     if (!current) throw missing(id);
-    if (connectors.spec(dsDoc.connector).replaceNeedsRev && data._rev === undefined) data._rev = current._rev;
-    const replaced = await Model.replaceById(id, data);
-    return { id, record: await reread(Model, id, replaced) };
+    const written = await write(Model, current, id, data, dsDoc);
+    return { id, record: await reread(Model, id, written) };
   });
   await recordChange(req, dsDoc, modelDoc, 'update', id, record);
   return { body: record };
 }
 
-async function patchRecord(req) {
-  const { modelDoc, dsDoc } = await target(req);
-  const body = recordBody(req);
-  const { id, record } = await runtime.withModel(req, dsDoc, modelDoc, { write: true }, async (Model) => {
-    const { idName, id } = recordId(req, Model);
-    const data = checkTypes(sameId(body, idName, id), Model);
-    const current = await Model.findById(id);
-    if (!current) throw missing(id);
-    const patched = await current.patchAttributes(data);
-    return { id, record: await reread(Model, id, patched) };
+function replaceRecord(req) {
+  return updateRecord(req, (Model, current, id, data, dsDoc) => {
+    if (connectors.spec(dsDoc.connector).replaceNeedsRev && data._rev === undefined) data._rev = current._rev;
+    return Model.replaceById(id, data);
   });
-  await recordChange(req, dsDoc, modelDoc, 'update', id, record);
-  return { body: record };
+}
+
+function patchRecord(req) {
+  return updateRecord(req, (Model, current, id, data) => current.patchAttributes(data));
 }
 
 // CouchDB keeps what a deleting write holds in the tombstone: naming the model there tells the
