@@ -42,7 +42,7 @@ from whisk.entities.feed import (
 )
 from whisk.entities.names import DEFAULT_NAMESPACE, FullyQualifiedName, InvalidName
 from whisk.feed_config import InvalidFeedParams, validate
-from whisk.loopback_registry import ModelGone, Registry, model_source
+from whisk.loopback_registry import ModelGone, model_source
 from whisk.messages import FEEDS_TOPIC, FeedChangedMessage
 from whisk.store import Conflict, NotFound, Store
 
@@ -132,10 +132,9 @@ async def _start_cursor(config: dict[str, Any]) -> Any:
 async def _loopback_cursor(call: SystemCall, trigger: str, model_id: str) -> Any:
     """Where a new `loopback/changes` feed starts: the current sequence of the database the model's changes are
     read from (the model must be one of the trigger owner's)."""
-    settings = call.controller.settings
-    if settings.loopback_registry_url is None:
+    registry = call.controller.settings.loopback_registry()
+    if registry is None:
         raise _failed("the LoopBack catalog has no registry configured on this platform")
-    registry = Registry.at(settings.loopback_registry_url, settings.loopback_registry_prefix)
     async with aiohttp.ClientSession() as session:
         try:
             source = await model_source(session, registry, trigger.split("/", 1)[0], model_id)

@@ -19,7 +19,6 @@ from invoker import Invoker
 from invoker.containers import open_factory
 from whisk.bus import Bus, BusError, open_bus
 from whisk.config import ControllerSettings, FeedSettings, InvokerSettings, ServiceSettings
-from whisk.loopback_registry import Registry
 from whisk.store import Store, StoreError, open_store
 
 log = logging.getLogger("pywhisk.services")
@@ -103,10 +102,7 @@ async def serve_invoker(service: ServiceSettings, environ: Mapping[str, str], st
 
 def feed_options(settings: FeedSettings) -> dict[str, Any]:
     """The feed service's options from its settings."""
-    registry = None
-    if settings.loopback_registry_url is not None:
-        registry = Registry.at(settings.loopback_registry_url, settings.loopback_registry_prefix)
-    return {"resync_s": settings.feeds_resync_s, "loopback_registry": registry}
+    return {"resync_s": settings.feeds_resync_s, "loopback_registry": settings.loopback_registry()}
 
 
 async def serve_feeds(service: ServiceSettings, environ: Mapping[str, str], stop: asyncio.Event) -> None:

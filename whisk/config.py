@@ -8,6 +8,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from whisk.loopback_registry import Registry
+
 ENV_PREFIX = "PYWHISK_"
 LOOPBACK_REGISTRY_PREFIX = "loopback_"
 
@@ -52,6 +54,12 @@ class _LoopbackRegistry(_Settings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    def loopback_registry(self) -> Registry | None:
+        """The registry's location, or None when the catalog is not set up."""
+        if self.loopback_registry_url is None:
+            return None
+        return Registry.at(self.loopback_registry_url, self.loopback_registry_prefix)
 
 
 class InvokerSettings(_LoopbackRegistry):
