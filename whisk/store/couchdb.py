@@ -21,7 +21,7 @@ integers beyond 2**53.
 Revisions are CouchDB's own. A write with `rev=None` to an existing document, or with a revision that is not
 current (including one for a missing document), raises `Conflict`; deleting a missing document `NotFound`.
 Lists come from views queried newest first (`descending=true`); equal keys sort by document id, descending.
-`put_activation` buffers documents for a few milliseconds and writes them with one `_bulk_docs` request.
+`put_activation` writes with `_bulk_docs`: at once when no write is in flight, else batched behind the one that is.
 """
 
 from __future__ import annotations
@@ -79,15 +79,17 @@ def _fail_all(waiters: list[asyncio.Future[None]], exc: BaseException) -> None:
 
 
 class _Batcher:
-    """Collects activation documents and writes them with `_bulk_docs`: at `size` documents or after `delay_s`."""
+    """Writes activation documents with `_bulk_docs`, batching only under load: a document added while no write is
+    in flight goes out at once (with those added in the same event-loop turn); documents added during a write wait
+    for it and go out together after it, or at once when `size` of them are waiting. So a lone activation never
+    waits for a timer, and under load the number of requests follows the server's speed, not the call rate."""
 
-    def __init__(self, store: CouchStore, delay_s: float, size: int) -> None:
+    def __init__(self, store: CouchStore, size: int) -> None:
         self._store = store
-        self._delay_s = delay_s
         self._size = size
         self._docs: list[dict[str, Any]] = []
         self._waiters: list[asyncio.Future[None]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled = False
         self._flushing: set[asyncio.Task[None]] = set()
         self.requests = 0
 
@@ -99,26 +101,31 @@ class _Batcher:
         self._waiters.append(waiter)
         if len(self._docs) >= self._size:
             self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._delay_s, self.flush)
+        elif not self._flushing and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
         return waiter
 
     def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._scheduled = False
         if not self._docs:
             return
         docs, waiters = self._docs, self._waiters
         self._docs, self._waiters = [], []
         task = asyncio.get_running_loop().create_task(self._write(docs, waiters))
         self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if not self._flushing and self._docs and not self._scheduled:
+            self.flush()  # what arrived during the write
 
     async def drain(self) -> None:
         self.flush()
         while self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
+            self.flush()
 
     async def _write(self, docs: list[dict[str, Any]], waiters: list[asyncio.Future[None]]) -> None:
         self.requests += 1
@@ -151,7 +158,6 @@ class CouchStore:
         root: URL,
         prefix: str,
         *,
-        batch_delay_s: float = 0.005,
         batch_size: int = 100,
     ) -> None:
         self._session = session
@@ -160,7 +166,7 @@ class CouchStore:
         self._whisks = f"{prefix}whisks"
         self._activations = f"{prefix}activations"
         self._feeds = f"{prefix}feeds"
-        self._batcher = _Batcher(self, batch_delay_s, batch_size)
+        self._batcher = _Batcher(self, batch_size)
         self._closed = False
 
     @classmethod
