@@ -76,7 +76,7 @@ class FeedService:
             await self.resync()
         except StoreError as exc:
             log.warning("feed registrations could not be read at start, retrying: %s", exc)
-        self._spawn(consume_forever(self._bus, FEEDS_TOPIC, CONSUMER_GROUP, self._on_message))
+        self._spawn(consume_forever(self._bus, FEEDS_TOPIC, CONSUMER_GROUP, self._on_message, relaxed=True))
         self._spawn(self._resync_forever())
 
     async def close(self) -> None:

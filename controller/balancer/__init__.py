@@ -103,7 +103,8 @@ class LoadBalancer:
                                 self._on_completion),
                 name="completion-consumer"),
             asyncio.create_task(
-                consume_forever(self._bus, HEALTH_TOPIC, f"health-controller{self._controller_id}", self._on_ping),
+                consume_forever(self._bus, HEALTH_TOPIC, f"health-controller{self._controller_id}", self._on_ping,
+                                relaxed=True),
                 name="health-consumer"),
             asyncio.create_task(self._watch(), name="invoker-watch"),
         ]

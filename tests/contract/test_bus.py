@@ -131,3 +131,16 @@ async def test_each_group_sees_every_record(bus: Bus, name: Name) -> None:
         assert [r.value for r in await consumer.peek(2.0)] == [b"to all"]
         await consumer.commit()
         await consumer.close()
+
+
+async def test_a_relaxed_consumer_sees_every_record_in_order(bus: Bus, name: Name) -> None:
+    topic = name("topic-relaxed")
+    consumer = await bus.consumer(topic, name("group-1"), relaxed=True)
+    for n in range(3):
+        await bus.send(topic, f"r{n}".encode())
+    records = []
+    while len(records) < 3:
+        records += await consumer.peek(2.0)
+    assert [r.value for r in records] == [b"r0", b"r1", b"r2"]
+    await consumer.commit()
+    await consumer.close()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.services.kafka import KafkaBroker, kafka_broker
 from whisk.bus import Bus, BusError, BusUnavailable, Consumer, Record, open_bus
-from whisk.bus.kafka import MAX_MESSAGE_BYTES, KafkaBus
+from whisk.bus.kafka import MAX_MESSAGE_BYTES, RELAXED_FETCH_WAIT_MS, KafkaBus
 
 #: A short group session keeps joins quick on tansu (about half of it); a short request timeout bounds outages.
 TEST_OPTIONS = "?session_timeout_ms=2000&request_timeout_ms=2000"
@@ -213,6 +213,12 @@ async def test_a_closed_consumer_and_bus_refuse_work(bus: KafkaBus) -> None:
 async def test_open_bus_rejects_a_bad_kafka_url(url: str) -> None:
     with pytest.raises(ValueError, match="Bus URL"):
         await open_bus(url)
+
+
+def test_fetch_wait_ms_sets_the_prompt_consumers_wait_and_relaxed_ones_keep_theirs() -> None:
+    bus = KafkaBus.from_url("kafka://127.0.0.1:9092?fetch_wait_ms=40")
+    assert bus._consumer_options(relaxed=False)["fetch_max_wait_ms"] == 40
+    assert bus._consumer_options(relaxed=True)["fetch_max_wait_ms"] == RELAXED_FETCH_WAIT_MS
 
 
 async def _send_eventually(bus: Bus, topic: str, value: bytes) -> None:

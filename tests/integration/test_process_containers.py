@@ -500,8 +500,8 @@ async def test_the_consumer_carries_on_after_a_bus_failure(make_harness: MakeHar
     class FlakyBus(LocalBus):
         failures = 2
 
-        async def consumer(self, topic, group_id, max_peek=128):
-            real = await super().consumer(topic, group_id, max_peek)
+        async def consumer(self, topic, group_id, max_peek=128, *, relaxed=False):
+            real = await super().consumer(topic, group_id, max_peek, relaxed=relaxed)
             if not topic.startswith("invoker"):
                 return real
             bus = self

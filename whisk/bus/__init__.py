@@ -61,8 +61,10 @@ class Bus(Protocol):
         """Append `value` to `topic`, creating the topic if needed; returns once the bus has accepted it."""
         ...
 
-    async def consumer(self, topic: str, group_id: str, max_peek: int = 128) -> Consumer:
-        """A consumer of `topic` for `group_id`, starting at the group's committed position."""
+    async def consumer(self, topic: str, group_id: str, max_peek: int = 128, *, relaxed: bool = False) -> Consumer:
+        """A consumer of `topic` for `group_id`, starting at the group's committed position. A `relaxed` one is
+        for topics nobody waits on (health, cache invalidation): the bus may deliver its records up to about a
+        tenth of a second late in exchange for less polling when idle."""
         ...
 
     async def close(self) -> None: ...
@@ -83,7 +85,13 @@ async def open_bus(url: str) -> Bus:
 
 
 async def consume_forever(
-    bus: Bus, topic: str, group_id: str, handle: Callable[[Record], None], retry_s: float = 1.0
+    bus: Bus,
+    topic: str,
+    group_id: str,
+    handle: Callable[[Record], None],
+    retry_s: float = 1.0,
+    *,
+    relaxed: bool = False,
 ) -> None:
     """Hand every record of `topic` to `handle` and commit, until cancelled. A record `handle` cannot decode
     (`ValueError`, which includes pydantic's `ValidationError`) is logged and skipped; bus failures are logged and
@@ -93,7 +101,7 @@ async def consume_forever(
         while True:
             try:
                 if consumer is None:
-                    consumer = await bus.consumer(topic, group_id)
+                    consumer = await bus.consumer(topic, group_id, relaxed=relaxed)
                 records = await consumer.peek(1.0)
                 for record in records:
                     try:

@@ -85,7 +85,10 @@ class LocalBus:
         async with target.changed:
             target.changed.notify_all()
 
-    async def consumer(self, topic: str, group_id: str, max_peek: int = 128) -> LocalConsumer:
+    async def consumer(
+        self, topic: str, group_id: str, max_peek: int = 128, *, relaxed: bool = False
+    ) -> LocalConsumer:
+        # every record is delivered at once: there is nothing to relax
         return LocalConsumer(self._topic(topic), group_id, max_peek)
 
     async def close(self) -> None:
