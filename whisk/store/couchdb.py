@@ -26,7 +26,6 @@ Lists come from views queried newest first (`descending=true`); equal keys sort 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -40,6 +39,7 @@ from whisk.entities.activation import WhiskActivation
 from whisk.entities.feed import FeedRegistration
 from whisk.entities.identity import Identity, NamespaceLimits, Subject, hash_key, key_matches
 from whisk.store import Conflict, Document, NotFound, StoreError, Unavailable
+from whisk.store.batching import Batcher
 
 DESIGN_VERSION = "v1"
 
@@ -72,83 +72,6 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _fail_all(waiters: list[asyncio.Future[None]], exc: BaseException) -> None:
-    for waiter in waiters:
-        if not waiter.done():
-            waiter.set_exception(exc)
-
-
-class _Batcher:
-    """Writes activation documents with `_bulk_docs`, batching only under load: a document added while no write is
-    in flight goes out at once (with those added in the same event-loop turn); documents added during a write wait
-    for it and go out together after it, or at once when `size` of them are waiting. So a lone activation never
-    waits for a timer, and under load the number of requests follows the server's speed, not the call rate."""
-
-    def __init__(self, store: CouchStore, size: int) -> None:
-        self._store = store
-        self._size = size
-        self._docs: list[dict[str, Any]] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._scheduled = False
-        self._flushing: set[asyncio.Task[None]] = set()
-        self.requests = 0
-
-    def add(self, doc: dict[str, Any]) -> asyncio.Future[None]:
-        if any(pending["_id"] == doc["_id"] for pending in self._docs):
-            self.flush()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._docs.append(doc)
-        self._waiters.append(waiter)
-        if len(self._docs) >= self._size:
-            self.flush()
-        elif not self._flushing and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-        return waiter
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._docs:
-            return
-        docs, waiters = self._docs, self._waiters
-        self._docs, self._waiters = [], []
-        task = asyncio.get_running_loop().create_task(self._write(docs, waiters))
-        self._flushing.add(task)
-        task.add_done_callback(self._written)
-
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._flushing.discard(task)
-        if not self._flushing and self._docs and not self._scheduled:
-            self.flush()  # what arrived during the write
-
-    async def drain(self) -> None:
-        self.flush()
-        while self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
-            self.flush()
-
-    async def _write(self, docs: list[dict[str, Any]], waiters: list[asyncio.Future[None]]) -> None:
-        self.requests += 1
-        try:
-            results = await self._store._bulk_docs(self._store._activations, docs)
-        except StoreError as exc:
-            _fail_all(waiters, exc)
-            return
-        except BaseException as exc:
-            _fail_all(waiters, Unavailable(f"the bulk write of activations did not finish: {exc!r}"))
-            raise
-        for doc, waiter, result in zip(docs, waiters, results, strict=True):
-            if waiter.done():
-                continue
-            error = result.get("error")
-            if error is None:
-                waiter.set_result(None)
-            elif error == "conflict":
-                waiter.set_exception(Conflict(f"activation '{doc['_id']}' exists already"))
-            else:
-                waiter.set_exception(StoreError(f"activation '{doc['_id']}': {error}: {result.get('reason')}"))
-
-
 class CouchStore:
     """The `Store` on CouchDB. Open it with `await CouchStore.open(url)` and close it with `close()`."""
 
@@ -166,7 +89,7 @@ class CouchStore:
         self._whisks = f"{prefix}whisks"
         self._activations = f"{prefix}activations"
         self._feeds = f"{prefix}feeds"
-        self._batcher = _Batcher(self, batch_size)
+        self._batcher: Batcher[dict[str, Any]] = Batcher(self._write_activations, lambda doc: doc["_id"], batch_size)
         self._closed = False
 
     @classmethod
@@ -202,7 +125,7 @@ class CouchStore:
     @property
     def activation_batches(self) -> int:
         """How many `_bulk_docs` requests `put_activation` has made (a counter for tests and metrics)."""
-        return self._batcher.requests
+        return self._batcher.writes
 
     async def close(self) -> None:
         if self._closed:
@@ -549,6 +472,18 @@ class CouchStore:
         return _count(body)
 
     # activations
+
+    async def _write_activations(self, docs: list[dict[str, Any]]) -> list[StoreError | None]:
+        outcomes: list[StoreError | None] = []
+        for doc, result in zip(docs, await self._bulk_docs(self._activations, docs), strict=True):
+            error = result.get("error")
+            if error is None:
+                outcomes.append(None)
+            elif error == "conflict":
+                outcomes.append(Conflict(f"activation '{doc['_id']}' exists already"))
+            else:
+                outcomes.append(StoreError(f"activation '{doc['_id']}': {error}: {result.get('reason')}"))
+        return outcomes
 
     async def put_activation(self, activation: WhiskActivation) -> None:
         if self._closed:

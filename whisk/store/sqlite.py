@@ -2,7 +2,8 @@
 
 Every sqlite3 call runs on a single-thread executor that owns the only connection, so the event loop never blocks
 and statements never interleave. The file is in WAL mode with `synchronous=NORMAL`: a commit is durable against a
-process crash, and only a power loss can take the last commits back.
+process crash, and only a power loss can take the last commits back. Activation writes are batched
+(`whisk.store.batching`): under load, many share one transaction and one commit.
 
 Revisions follow CouchDB 3.x: `"{n}-{32 hex}"`, with `n` counting the writes of the document from 1. A write with
 `rev=None` to an existing document, or with a revision that is not the current one, raises `Conflict`; so does a
@@ -31,6 +32,7 @@ from whisk.entities.activation import WhiskActivation
 from whisk.entities.feed import FeedRegistration
 from whisk.entities.identity import Identity, NamespaceLimits, Subject, hash_key, key_matches
 from whisk.store import Conflict, Document, NotFound, StoreError, Unavailable
+from whisk.store.batching import Batcher
 
 SCHEMA_VERSION = 1
 
@@ -328,22 +330,26 @@ class _Database:
 
     # activations
 
-    def put_activation(self, activation: WhiskActivation) -> None:
-        try:
-            self.conn.execute(
-                "INSERT INTO activations (namespace, activation_id, name, entity_path, start, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    activation.namespace,
-                    activation.activationId,
-                    activation.name,
-                    activation.entity_path,
-                    activation.start,
-                    activation.model_dump_json(),
-                ),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"activation '{activation.activationId}' exists already") from exc
+    def put_activations(self, activations: list[WhiskActivation]) -> list[StoreError | None]:
+        """Insert `activations` in one transaction (one commit for a batch); a duplicate id is that one's Conflict."""
+        outcomes: list[StoreError | None] = []
+        with self.transaction():
+            for activation in activations:
+                inserted = self.conn.execute(
+                    "INSERT OR IGNORE INTO activations (namespace, activation_id, name, entity_path, start, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        activation.namespace,
+                        activation.activationId,
+                        activation.name,
+                        activation.entity_path,
+                        activation.start,
+                        activation.model_dump_json(),
+                    ),
+                ).rowcount
+                outcomes.append(
+                    None if inserted else Conflict(f"activation '{activation.activationId}' exists already"))
+        return outcomes
 
     def get_activation(self, namespace: str, activation_id: str) -> WhiskActivation:
         row = self.conn.execute(
@@ -427,6 +433,9 @@ class SqliteStore:
     def __init__(self, db: _Database, executor: ThreadPoolExecutor) -> None:
         self._db = db
         self._executor = executor
+        # one transaction per batch: under load, many activations share one commit
+        self._batcher: Batcher[WhiskActivation] = Batcher(
+            self._write_activations, lambda activation: (activation.namespace, activation.activationId))
         self._closed = False
 
     @classmethod
@@ -445,6 +454,7 @@ class SqliteStore:
             return
         self._closed = True
         try:
+            await self._batcher.drain()
             await _in_thread(self._executor, self._db.close)
         finally:
             self._executor.shutdown(wait=True)
@@ -499,7 +509,12 @@ class SqliteStore:
     # activations
 
     async def put_activation(self, activation: WhiskActivation) -> None:
-        await self._call(self._db.put_activation, activation)
+        if self._closed:
+            raise Unavailable("the store is closed")
+        await self._batcher.add(activation)
+
+    async def _write_activations(self, activations: list[WhiskActivation]) -> list[StoreError | None]:
+        return await _in_thread(self._executor, self._db.put_activations, activations)  # also while closing
 
     async def get_activation(self, namespace: str, activation_id: str) -> WhiskActivation:
         return await self._call(self._db.get_activation, namespace, activation_id)
