@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from controller.balancer import LoadBalancer
 from controller.throttle import Throttles
 from whisk.bus import Bus, BusError, Record, consume_forever
 from whisk.config import ControllerSettings
+from whisk.entities.activation import WhiskActivation
 from whisk.entities.identity import Identity
 from whisk.entities.names import DEFAULT_NAMESPACE
 from whisk.messages import CACHE_INVALIDATION_TOPIC, CacheInvalidationMessage
@@ -66,7 +68,8 @@ class EntityCache:
 
     async def start(self) -> None:
         self._consuming = asyncio.create_task(consume_forever(
-            self._bus, CACHE_INVALIDATION_TOPIC, f"cacheInvalidation{self._controller_id}", self._on_invalidation))
+            self._bus, CACHE_INVALIDATION_TOPIC, f"cacheInvalidation{self._controller_id}", self._on_invalidation,
+            relaxed=True))
 
     async def close(self) -> None:
         if self._consuming is not None:
@@ -74,6 +77,36 @@ class EntityCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consuming
             self._consuming = None
+
+
+#: how many just-completed records a controller keeps for reads that come before the invoker's store write lands
+RECENT_RECORDS = 1024
+#: how long it keeps each one, in seconds: far longer than a store write takes
+RECENT_RECORD_S = 60.0
+
+
+class RecentActivations:
+    """The records of blocking activations this controller answered lately, by namespace and id.
+
+    An invoker sends the completion before it stores the record (the write is off the caller's path), so a client
+    that reads its activation right after a blocking invoke may come before the write; `get` bridges that gap on the
+    controller that answered. Lists are read from the store alone."""
+
+    def __init__(self, size: int = RECENT_RECORDS, ttl_s: float = RECENT_RECORD_S) -> None:
+        self._size = size
+        self._ttl_s = ttl_s
+        self._records: OrderedDict[tuple[str, str], tuple[WhiskActivation, float]] = OrderedDict()
+
+    def add(self, record: WhiskActivation) -> None:
+        self._records[(record.namespace, record.activationId)] = (record, time.monotonic() + self._ttl_s)
+        while len(self._records) > self._size:
+            self._records.popitem(last=False)
+
+    def get(self, namespace: str, activation_id: str) -> WhiskActivation | None:
+        kept = self._records.get((namespace, activation_id))
+        if kept is None or kept[1] < time.monotonic():
+            return None
+        return kept[0]
 
 
 @dataclass
@@ -86,6 +119,7 @@ class Controller:
     throttles: Throttles
     #: for announcements other services act on (feed changes); the load balancer keeps its own use of it
     bus: Bus
+    recent: RecentActivations = field(default_factory=RecentActivations)
 
     async def caller(self, request: web.Request) -> Identity:
         return await self.authenticator.identify(request.headers.get("Authorization"))

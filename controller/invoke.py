@@ -30,7 +30,6 @@ from whisk.ids import new_activation_id
 from whisk.messages import ActionRef, ActivationMessage, CompletionMessage, ControllerRef
 from whisk.runtimes import SEQUENCE
 from whisk.store import Document, StoreError
-from whisk.store import NotFound as StoreNotFound
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ async def invoke(
         )
         completion = await ctl.balancer.publish(
             message, resolved.path, resolved.action.limits.timeout, resolved.action.limits.memory)
-        work = asyncio.ensure_future(_record_of(ctl, completion, identity.namespace, activation_id))
+        work = asyncio.ensure_future(_record_of(ctl, completion))
     if not blocking:
         work.add_done_callback(_log_failure)
         return Outcome(activation_id, None)
@@ -173,18 +172,17 @@ def _log_failure(task: asyncio.Future[Any]) -> None:
         log.error("activation failed unrecorded: %r", task.exception())
 
 
-async def _record_of(
-    ctl: Controller, completion: asyncio.Future[CompletionMessage | None], namespace: str, activation_id: str
-) -> WhiskActivation | None:
+async def _record_of(ctl: Controller, completion: asyncio.Future[CompletionMessage | None]) -> WhiskActivation | None:
+    """The record a blocking completion carries (kept for reads that come before the invoker stored it); None for a
+    non-blocking one, whose caller reads the record from the store later."""
     done = await completion
     if done is None:
         raise ServiceUnavailable(messages.SERVICE_UNAVAILABLE)
-    if done.response is not None:
-        return WhiskActivation.model_validate(done.response)
-    try:
-        return await ctl.store.get_activation(namespace, activation_id)
-    except StoreNotFound:
+    if done.response is None:
         return None
+    record = WhiskActivation.model_validate(done.response)
+    ctl.recent.add(record)
+    return record
 
 
 async def _run_system_action(

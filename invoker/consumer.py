@@ -46,6 +46,8 @@ BUS_RETRY_S = 1.0
 #: attempts to publish one completion before giving up on it
 COMPLETION_ATTEMPTS = 5
 ACTION_CACHE_SIZE = 256
+#: how long `stop()` waits for activations whose run ended to be completed and stored, in seconds
+COMPLETE_DRAIN_S = 10.0
 #: seconds between health pings
 PING_INTERVAL_S = 1.0
 
@@ -83,6 +85,7 @@ class Invoker:
         self._ref = InvokerRef(instance=settings.invoker_id, userMemory=f"{settings.user_memory_mb} MB")
         self._actions: OrderedDict[tuple[str, str], WhiskAction] = OrderedDict()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._completing: set[asyncio.Task[None]] = set()  # in-flight tasks past the run: completing and storing
         self._consuming: asyncio.Task[None] | None = None
         self._pinging: asyncio.Task[None] | None = None
         self._state = "new"
@@ -110,14 +113,22 @@ class Invoker:
         log.info("invoker started", extra=fields(topic=self.topic, prewarm=[s.runtime.kind for s in prewarm]))
 
     async def stop(self) -> None:
-        """Stop consuming, abandon the activations in flight and destroy every container; idempotent."""
+        """Stop consuming, abandon the activations in flight and destroy every container; idempotent. Activations
+        already completed get up to `STORE_DRAIN_S` to finish storing their records (the write follows the
+        completion, so a caller may have its result already)."""
         if self._state == "stopped":
             return
         self._state = "stopped"
-        tasks = [t for t in (self._pinging, self._consuming, *self._in_flight) if t is not None]
+        completing = [t for t in self._in_flight if t in self._completing]
+        tasks = [t for t in (self._pinging, self._consuming, *self._in_flight) if t is not None and t not in completing]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if completing:
+            _, late = await asyncio.wait(completing, timeout=COMPLETE_DRAIN_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*completing, return_exceptions=True)
         with contextlib.suppress(BusError, TimeoutError):
             await asyncio.wait_for(self._ping(enabled=False), PING_INTERVAL_S)
         await self.pool.close()
@@ -182,6 +193,10 @@ class Invoker:
         except Exception:
             log.exception("activation failed in the invoker", extra=fields(activation_id=msg.activationId))
             record = act.fallback_record(msg, ActivationResponse.whisk_error(act.PROVISION_ERROR))
+        task = asyncio.current_task()
+        if task is not None:
+            self._completing.add(task)
+            task.add_done_callback(self._completing.discard)
         await self._complete(msg, record)
 
     async def _activate(self, msg: ActivationMessage) -> WhiskActivation:
@@ -233,11 +248,10 @@ class Invoker:
         return action, doc.rev
 
     async def _complete(self, msg: ActivationMessage, record: WhiskActivation) -> None:
-        """Store the record and publish the completion; a failed store write does not hold the completion back."""
-        try:
-            await self._store.put_activation(record)
-        except Exception as exc:
-            log.error("storing the activation failed", extra=fields(activation_id=msg.activationId, error=repr(exc)))
+        """Publish the completion, then store the record (as OpenWhisk's invoker acks before it stores): the store
+        write is off the caller's path. A blocking caller's completion carries the whole record, so its controller
+        can answer, and show the record, before the write lands; a failed write is logged and never holds the
+        completion back."""
         completion = CompletionMessage(
             transid=msg.transid,
             activationId=msg.activationId,
@@ -246,14 +260,12 @@ class Invoker:
             response=record.model_dump(mode="json") if msg.blocking else None,
         )
         topic = completion_topic(msg.rootControllerIndex.asString)
-        for attempt in range(1, COMPLETION_ATTEMPTS + 1):
-            try:
-                await self._bus.send(topic, completion.serialize())
-                break
-            except BusError as exc:
-                log.warning("publishing the completion failed", extra=fields(attempt=attempt, error=str(exc)))
-                await asyncio.sleep(BUS_RETRY_S * attempt)
-        else:
+        published = await self._publish(topic, completion, 1, 1)  # a failed send waits until the record is stored
+        try:
+            await self._store.put_activation(record)
+        except Exception as exc:
+            log.error("storing the activation failed", extra=fields(activation_id=msg.activationId, error=repr(exc)))
+        if not published and not await self._publish(topic, completion, 2, COMPLETION_ATTEMPTS):
             log.error("completion lost", extra=fields(activation_id=msg.activationId, topic=topic))
         log.info(
             "activation done",
@@ -263,6 +275,19 @@ class Invoker:
                 duration_ms=record.duration,
             ),
         )
+
+    async def _publish(self, topic: str, completion: CompletionMessage, first_attempt: int, last_attempt: int
+                       ) -> bool:
+        """Send `completion`, retrying after bus failures with growing pauses; False when every attempt failed."""
+        for attempt in range(first_attempt, last_attempt + 1):
+            if attempt > 1:
+                await asyncio.sleep(BUS_RETRY_S * (attempt - 1))
+            try:
+                await self._bus.send(topic, completion.serialize())
+                return True
+            except BusError as exc:
+                log.warning("publishing the completion failed", extra=fields(attempt=attempt, error=str(exc)))
+        return False
 
 
 def _runtime(action: WhiskAction) -> Runtime | None:

@@ -11,6 +11,7 @@ from controller.requests import bool_param, int_param, list_window
 from whisk.entities.activation import WhiskActivation
 from whisk.entities.names import is_valid_name
 from whisk.ids import is_activation_id
+from whisk.store import NotFound as StoreNotFound
 
 ACTIVATIONS = "activations"
 
@@ -39,7 +40,13 @@ async def _get(request: web.Request) -> WhiskActivation:
     activation_id = request.match_info["activation_id"]
     if not is_activation_id(activation_id):
         raise BadRequest(messages.INVALID_ACTIVATION_ID)
-    return await ctl.store.get_activation(namespace, activation_id)
+    try:
+        return await ctl.store.get_activation(namespace, activation_id)
+    except StoreNotFound:
+        recent = ctl.recent.get(namespace, activation_id)  # answered, and its store write not landed yet
+        if recent is None:
+            raise
+        return recent
 
 
 async def get_activation(request: web.Request) -> web.Response:

@@ -150,3 +150,15 @@ class Api:
             assert status == 404, body
             await asyncio.sleep(0.1)
         raise AssertionError(f"activation {activation_id} was not recorded in {timeout_s} s")
+
+    async def wait_for_listed(self, name: str, count: int, timeout_s: float = 30.0) -> None:
+        """Until `count` activations of `name` are stored (an invoker stores a record after it answers)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status, body, _ = await self.request("GET", "namespaces/_/activations",
+                                                 params={"name": name, "count": "true"})
+            assert status == 200, body
+            if body["activations"] >= count:
+                return
+            assert time.monotonic() < deadline, f"{body['activations']} of {count} activations of {name} stored"
+            await asyncio.sleep(0.05)

@@ -155,6 +155,7 @@ async def test_activations_are_listed_by_name_and_counted(api: Api) -> None:
     for _ in range(3):
         status, _, _ = await api.invoke(name, blocking="true")
         assert status == 200
+    await api.wait_for_listed(name, 3)
     status, rows, _ = await api.request("GET", "namespaces/_/activations", params={"name": name})
     assert status == 200 and len(rows) == 3 and all(r["name"] == name for r in rows)
     assert "logs" not in rows[0]

@@ -24,7 +24,7 @@ from whisk.entities.limits import ActionLimits
 from whisk.entities.params import from_dict
 from whisk.ids import new_activation_id, new_transaction_id
 from whisk.messages import ActionRef, ActivationMessage, CompletionMessage, ControllerRef, completion_topic
-from whisk.store import Store, open_store
+from whisk.store import NotFound, Store, open_store
 
 #: Invokers with one id take separate instance slots, so tests (and concurrent test runs) do not disturb each other.
 TEST_INVOKER_ID = 9090
@@ -87,12 +87,23 @@ class Harness:
         return await asyncio.wait_for(self.waiting[activation_id], timeout_s)
 
     async def invoke(self, ref: ActionRef, content: dict[str, Any] | None = None, blocking: bool = True) -> Any:
-        """The activation record (from the completion when blocking, else from the store) of one invocation."""
+        """The activation record (from the completion when blocking, else from the store once the invoker's write,
+        which follows the completion, landed) of one invocation."""
         done = await self.completion(await self.send(ref, content, blocking))
         if blocking:
             assert done.response is not None
             return WhiskActivation.model_validate(done.response)
-        return await self.store.get_activation(GUEST.namespace, done.activationId)
+        return await self.stored(done.activationId)
+
+    async def stored(self, activation_id: str, timeout_s: float = 30) -> WhiskActivation:
+        """The record of `activation_id` once the invoker stored it (the write follows the completion)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return await self.store.get_activation(GUEST.namespace, activation_id)
+            except NotFound:
+                assert time.monotonic() < deadline, "the record was never stored"
+                await asyncio.sleep(0.02)
 
     async def read_completions(self) -> None:
         consumer = await self.bus.consumer(completion_topic(CONTROLLER), "tests")

@@ -79,7 +79,7 @@ async def test_a_cold_start_initialises_and_runs_the_action(make_harness: MakeHa
     assert "initTime" in notes and notes["waitTime"] >= 0
     assert activation.duration == activation.end - activation.start
     assert harness.stats.cold_starts == 1
-    stored = await harness.store.get_activation("guest", activation.activationId)
+    stored = await harness.stored(activation.activationId)
     assert stored.response == activation.response
 
 
@@ -356,7 +356,7 @@ async def test_a_non_blocking_activation_is_stored_and_completed_without_the_rec
     done = await harness.completion(activation_id)
 
     assert done.response is None
-    stored = await harness.store.get_activation("guest", activation_id)
+    stored = await harness.stored(activation_id)
     assert stored.response.result["greeting"] == "Hello bg"
 
 
@@ -379,6 +379,62 @@ async def test_a_failed_store_write_still_completes(make_harness: MakeHarness, t
         ref = await harness.action("hello", HELLO_PY)
         activation = await harness.invoke(ref, {"name": "Ada"})
         assert activation.response.result["greeting"] == "Hello Ada"
+    finally:
+        await harness.invoker.stop()
+        await real.close()
+
+
+class HeldWrites:
+    """A store whose activation writes wait until the test sets `release`."""
+
+    def __init__(self, store):
+        self._store = store
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def put_activation(self, activation):
+        await self.release.wait()
+        await self._store.put_activation(activation)
+
+
+async def test_the_completion_is_sent_before_the_record_is_stored(make_harness: MakeHarness, tmp_path):
+    from whisk.store import open_store
+
+    real = await open_store(f"sqlite:///{tmp_path / 'held.db'}")
+    held = HeldWrites(real)
+    try:
+        harness = await make_harness(store=held)
+        ref = await harness.action("hello", HELLO_PY)
+        activation = await harness.invoke(ref, {"name": "Ada"})  # bounded: it fails if the write held it back
+        assert activation.response.result["greeting"] == "Hello Ada"
+
+        held.release.set()
+        await harness.stored(activation.activationId)
+    finally:
+        await harness.invoker.stop()
+        await real.close()
+
+
+async def test_stopping_the_invoker_still_stores_the_records_of_completed_activations(
+    make_harness: MakeHarness, tmp_path
+):
+    from whisk.store import open_store
+
+    real = await open_store(f"sqlite:///{tmp_path / 'held.db'}")
+    held = HeldWrites(real)
+    try:
+        harness = await make_harness(store=held)
+        ref = await harness.action("hello", HELLO_PY)
+        activation = await harness.invoke(ref, {"name": "Ada"})
+
+        stopping = asyncio.create_task(harness.invoker.stop())
+        await asyncio.sleep(0.1)
+        held.release.set()
+        await asyncio.wait_for(stopping, 30)
+        stored = await real.get_activation("guest", activation.activationId)
+        assert stored.response.result["greeting"] == "Hello Ada"
     finally:
         await harness.invoker.stop()
         await real.close()
