@@ -79,10 +79,12 @@ class EntityCache:
             self._consuming = None
 
 
-#: how many just-completed records a controller keeps for reads that come before the invoker's store write lands
+#: how many just-completed records a controller keeps for reads that come before the invoker's store write lands,
+#: and how much of their results and logs (bytes, roughly): a store write takes milliseconds, these are ample
 RECENT_RECORDS = 1024
-#: how long it keeps each one, in seconds: far longer than a store write takes
-RECENT_RECORD_S = 60.0
+RECENT_RECORD_BYTES = 16 * 1024 * 1024
+#: how long it keeps each one, in seconds
+RECENT_RECORD_S = 30.0
 
 
 class RecentActivations:
@@ -90,23 +92,38 @@ class RecentActivations:
 
     An invoker sends the completion before it stores the record (the write is off the caller's path), so a client
     that reads its activation right after a blocking invoke may come before the write; `get` bridges that gap on the
-    controller that answered. Lists are read from the store alone."""
+    controller that answered. Lists are read from the store alone. Bounded in count, bytes and age: the oldest go
+    first."""
 
-    def __init__(self, size: int = RECENT_RECORDS, ttl_s: float = RECENT_RECORD_S) -> None:
+    def __init__(self, size: int = RECENT_RECORDS, max_bytes: int = RECENT_RECORD_BYTES,
+                 ttl_s: float = RECENT_RECORD_S) -> None:
         self._size = size
+        self._max_bytes = max_bytes
         self._ttl_s = ttl_s
-        self._records: OrderedDict[tuple[str, str], tuple[WhiskActivation, float]] = OrderedDict()
+        self._bytes = 0
+        self._records: OrderedDict[tuple[str, str], tuple[WhiskActivation, float, int]] = OrderedDict()
 
     def add(self, record: WhiskActivation) -> None:
-        self._records[(record.namespace, record.activationId)] = (record, time.monotonic() + self._ttl_s)
-        while len(self._records) > self._size:
-            self._records.popitem(last=False)
+        now = time.monotonic()
+        weight = (record.response.size or 0) + sum(len(line) for line in record.logs)
+        key = (record.namespace, record.activationId)
+        self._drop(key)
+        self._records[key] = (record, now + self._ttl_s, weight)
+        self._bytes += weight
+        while self._records and (len(self._records) > self._size or self._bytes > self._max_bytes
+                                 or next(iter(self._records.values()))[1] < now):
+            self._drop(next(iter(self._records)))
 
     def get(self, namespace: str, activation_id: str) -> WhiskActivation | None:
         kept = self._records.get((namespace, activation_id))
         if kept is None or kept[1] < time.monotonic():
             return None
         return kept[0]
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        kept = self._records.pop(key, None)
+        if kept is not None:
+            self._bytes -= kept[2]
 
 
 @dataclass
