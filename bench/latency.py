@@ -2,10 +2,12 @@
 to the same warm container. The calls are interleaved one by one, so that drift (another process waking up, the
 CPU's clock) reaches all alike. On the distributed stack a third call goes straight to the controller (no nginx),
 and the activation records' waitTime (controller received it -> the invoker started it) and duration tell where
-the time goes."""
+the time goes, with one Kafka hop (send -> peek) on the same broker: an invoke takes two."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import statistics
 import time
 from argparse import Namespace
@@ -25,6 +27,7 @@ from bench.platforms import (
     unique_name,
 )
 from tests.e2e.distributed import DistributedPlatform
+from whisk.bus import open_bus
 
 NEEDS = ("standalone", "distributed")
 
@@ -55,7 +58,32 @@ async def warm_pair(session: aiohttp.ClientSession, platforms: Platforms, which:
                "record_median_ms": {"wait": statistics.median(wait_ms), "duration": statistics.median(duration_ms)}}
     if straight:
         results["controller_direct"] = summary(straight)
+    if isinstance(platform, DistributedPlatform):
+        results["bus_hop"] = summary(await bus_hops(f"{platform.kafka.url}?session_timeout_ms=2000", samples // 2))
     return results
+
+
+async def bus_hops(url: str, samples: int) -> list[float]:
+    """Seconds from a send to the peek that returns it, on the platform's broker with the settings of the consumers
+    on its invoke path (an invoke takes two such hops: to the invoker and back)."""
+    bus = await open_bus(url)
+    topic = unique_name("benchhop")
+    try:
+        consumer = await bus.consumer(topic, topic)
+        hops = []
+        for n in range(samples + 5):
+            await asyncio.sleep(random.uniform(0, 0.01))  # arrive at any point of a held fetch, as invokes do
+            started = time.perf_counter()
+            await bus.send(topic, b"hop")
+            while not await consumer.peek(1.0):
+                pass
+            if n >= 5:
+                hops.append(time.perf_counter() - started)
+            await consumer.commit()
+        await consumer.close()
+        return hops
+    finally:
+        await bus.close()
 
 
 def rows(results: dict[str, Any]) -> list[Row]:
@@ -79,6 +107,9 @@ def notes(results: dict[str, Any]) -> list[str]:
                 f" {record['wait']:.0f} ms (received -> started) and duration {record['duration']:.0f} ms")
         if "controller_direct" in figures:
             line += f"; straight to the controller (no nginx) p50 {figures['controller_direct']['p50_ms']:.1f} ms"
+        if "bus_hop" in figures:
+            line += (f"; one Kafka hop on the same broker (send -> peek, the invoke path's consumer settings) p50"
+                     f" {figures['bus_hop']['p50_ms']:.1f} ms, and an invoke takes two")
         out.append(line)
     return out
 
