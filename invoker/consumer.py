@@ -113,9 +113,9 @@ class Invoker:
         log.info("invoker started", extra=fields(topic=self.topic, prewarm=[s.runtime.kind for s in prewarm]))
 
     async def stop(self) -> None:
-        """Stop consuming, abandon the activations in flight and destroy every container; idempotent. Activations
-        already completed get up to `STORE_DRAIN_S` to finish storing their records (the write follows the
-        completion, so a caller may have its result already)."""
+        """Stop consuming, abandon the activations still running and destroy every container; idempotent.
+        Activations whose run ended get up to `COMPLETE_DRAIN_S` to publish their completion and store their record
+        (the write follows the completion, so a caller may have its result already)."""
         if self._state == "stopped":
             return
         self._state = "stopped"

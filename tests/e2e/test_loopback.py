@@ -403,13 +403,17 @@ async def test_record_changes_reach_an_mqtt_subscriber(
 
     records = await tenant.records_url(model)
     with mosquitto.subscribe(topic) as subscription:
+        # one change at a time: CouchDB's _changes lists a document once, at its latest revision, so an update
+        # and a delete written before the follower's next poll would reach it as the delete alone
         status, created = await tenant.call("POST", records, {"name": "James Bond"})
         assert status == 201, created
+        messages = await asyncio.to_thread(subscription.messages, 1, 60.0)
         status, _ = await tenant.call("PATCH", f"{records}/{created['id']}", {"name": "007"})
         assert status == 200
+        messages += await asyncio.to_thread(subscription.messages, 1, 60.0)
         status, _ = await tenant.call("DELETE", f"{records}/{created['id']}")
         assert status in (200, 204)
-        messages = await asyncio.to_thread(subscription.messages, 3, 60.0)
+        messages += await asyncio.to_thread(subscription.messages, 1, 60.0)
         if connector == "couchdb":
             # CouchDB's own changes feed also sees what other applications write to the model's database
             await couch.put("m", {"loopback__model__name": "Account", "name": "Moneypenny"})
