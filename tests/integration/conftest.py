@@ -132,6 +132,21 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout_s: flo
         await asyncio.sleep(0.02)
 
 
+class HeldWrites:
+    """A store whose activation writes wait until the test sets `release`; everything else goes straight through."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def put_activation(self, activation: WhiskActivation) -> None:
+        await self.release.wait()
+        await self._store.put_activation(activation)
+
+
 MakeHarness = Callable[..., Awaitable[Harness]]
 
 

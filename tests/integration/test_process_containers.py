@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from invoker.containers import sandbox as sb
-from tests.integration.conftest import Harness, MakeHarness, eventually
+from tests.integration.conftest import Harness, HeldWrites, MakeHarness, eventually
 from whisk.entities.activation import WhiskActivation
 from whisk.store import Unavailable
 
@@ -382,21 +382,6 @@ async def test_a_failed_store_write_still_completes(make_harness: MakeHarness, t
     finally:
         await harness.invoker.stop()
         await real.close()
-
-
-class HeldWrites:
-    """A store whose activation writes wait until the test sets `release`."""
-
-    def __init__(self, store):
-        self._store = store
-        self.release = asyncio.Event()
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
-
-    async def put_activation(self, activation):
-        await self.release.wait()
-        await self._store.put_activation(activation)
 
 
 async def test_the_completion_is_sent_before_the_record_is_stored(make_harness: MakeHarness, tmp_path):

@@ -4,7 +4,6 @@ containers, whose store writes wait until the test releases them."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,27 +14,11 @@ import pytest
 from aiohttp import web
 
 from controller.app import make_app
-from tests.integration.conftest import MakeHarness, eventually
+from tests.integration.conftest import HeldWrites, MakeHarness, eventually
 from tests.integration.test_feed_actions import User, add_user
 from whisk.bus.local import LocalBus
 from whisk.config import ControllerSettings
-from whisk.entities.activation import WhiskActivation
-from whisk.store import Store, open_store
-
-
-class HeldWrites:
-    """The invoker's view of the store: activation writes wait for `release`."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.release = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    async def put_activation(self, activation: WhiskActivation) -> None:
-        await self.release.wait()
-        await self._store.put_activation(activation)
+from whisk.store import open_store
 
 
 class Client:
